@@ -1,0 +1,188 @@
+"""`kit blend`: blend the models' out-of-fold predictions, tune thresholds, write a checked submission.
+
+Gathering is in `kit.gather`, the methods (mean, rank, weighted, hill) in `kit.blend_methods`, the
+thresholds in `kit.thresholds`, tables, JSON and PNG in `kit.blend_report`. Every score is reported three ways: at 0.5, at thresholds tuned on
+all of the OOF predictions (in-sample), and cross-validated over the folds (weights and thresholds fit on
+k-1 folds, scored on the held-out one) so the user sees how much of the tuning gain is real.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kit.blend_methods import METHODS, Blender
+from kit.data import labels_to_matrix, read_labels, read_sample_ids
+from kit.errors import KitError
+from kit.folds import read_folds
+from kit.gather import Member, gather
+from kit.metrics import f1_per_class
+from kit.spec import CompetitionSpec
+from kit.thresholds import MODES, ThresholdFit, apply_thresholds, fit_thresholds
+
+__all__ = ["METHODS", "Blender", "BlendResult", "Scores", "blend_members", "blend_runs", "evaluate"]
+
+
+@dataclass
+class Scores:
+    """OOF F1 per class of one member or of the blend: at 0.5, at the fitted thresholds, cross-validated."""
+
+    at_05: np.ndarray
+    tuned: np.ndarray
+    cv: np.ndarray
+    fit: ThresholdFit
+
+    def macro(self) -> dict[str, float]:
+        return {"at_0.5": float(self.at_05.mean()), "tuned": float(self.tuned.mean()), "cv": float(self.cv.mean())}
+
+
+@dataclass
+class Evaluation:
+    scores: Scores
+    weights: np.ndarray
+    oof: np.ndarray
+    test: np.ndarray
+    fold_weights: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode: str = "per-class",
+             min_positives: int = 5, no_empty: bool = True) -> Evaluation:
+    """Fit weights and thresholds on all OOF rows, and again on each k-1 folds to score the held-out fold."""
+    weights = blender.fit(truth)
+    oof, test = blender.oof(weights), blender.test(weights)
+    fit = fit_thresholds(truth, oof, mode, min_positives, target_scores=test)
+    at_05 = f1_per_class(truth, apply_thresholds(oof, 0.5, no_empty))
+    tuned = f1_per_class(truth, apply_thresholds(oof, fit.thresholds, no_empty))
+    cv_predicted = np.zeros(truth.shape, dtype=bool)
+    fold_weights = {}
+    for fold in np.unique(fold_of_row):
+        held, train = fold_of_row == fold, fold_of_row != fold
+        if blender.fitted:
+            # Fit from scratch: a warm start from `weights` would carry the held-out fold's labels in.
+            fold_weights[int(fold)] = blender.fit(truth[train], rows=train)
+            train_scores = blender.oof(fold_weights[int(fold)], train)
+            held_scores = blender.oof(fold_weights[int(fold)], held)
+        else:
+            train_scores, held_scores = oof[train], oof[held]
+        # In ratio mode the held-out fold plays the part of the test set: its rates are matched, not its labels.
+        fold_fit = fit_thresholds(truth[train], train_scores, mode, min_positives, target_scores=held_scores)
+        cv_predicted[held] = apply_thresholds(held_scores, fold_fit.thresholds, no_empty)
+    cv = f1_per_class(truth, cv_predicted)
+    return Evaluation(Scores(at_05, tuned, cv, fit), weights, oof, test, fold_weights)
+
+
+@dataclass
+class BlendResult:
+    """Everything `kit blend` found: the members' and the blend's scores, weights, thresholds, predictions."""
+
+    spec: CompetitionSpec
+    method: str
+    threshold_mode: str
+    min_positives: int
+    no_empty: bool
+    members: list[str]
+    member_paths: list[Path]
+    weights: np.ndarray
+    member_scores: dict[str, Scores]
+    scores: Scores
+    truth: np.ndarray
+    oof: np.ndarray
+    test: np.ndarray
+    predicted: np.ndarray
+    fold_weights: dict[int, np.ndarray] = field(default_factory=dict)
+    left_out: list[tuple[str, str]] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+    command: str | None = None
+
+    @property
+    def support(self) -> np.ndarray:
+        return self.truth.sum(axis=0)
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        return self.scores.fit.thresholds
+
+    def table(self) -> str:
+        from kit.blend_report import summary_table
+
+        return summary_table(self)
+
+
+def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.ndarray, spec: CompetitionSpec,
+                  method: str = "mean", thresholds: str = "per-class", min_positives: int = 5,
+                  no_empty: bool = True) -> BlendResult:
+    """Blend gathered members in memory (no files): score each member and the blend the same way."""
+    if method not in METHODS:
+        raise KitError(f"unknown blend method {method!r}: expected one of {', '.join(METHODS)}")
+    if thresholds not in MODES:
+        raise KitError(f"unknown threshold mode {thresholds!r}: expected one of {', '.join(MODES)}")
+    if len(np.unique(fold_of_row)) < 2:
+        raise KitError("the folds file has a single fold; cross-validated scores need at least 2")
+    truth = np.asarray(truth, dtype=bool)
+    oof = np.stack([member.oof for member in members])
+    test = np.stack([member.test for member in members])
+    settings = dict(mode=thresholds, min_positives=min_positives, no_empty=no_empty)
+    member_scores = {
+        member.name: evaluate(Blender("mean", oof[i : i + 1], test[i : i + 1]), truth, fold_of_row, **settings).scores
+        for i, member in enumerate(members)
+    }
+    blended = evaluate(Blender(method, oof, test), truth, fold_of_row, **settings)
+    return BlendResult(
+        spec=spec, method=method, threshold_mode=thresholds, min_positives=min_positives, no_empty=no_empty,
+        members=[member.name for member in members], member_paths=[member.path for member in members],
+        weights=blended.weights, member_scores=member_scores, scores=blended.scores, truth=truth,
+        oof=blended.oof, test=blended.test, predicted=apply_thresholds(blended.test, blended.scores.fit.thresholds,
+                                                                      no_empty),
+        fold_weights=blended.fold_weights,
+    )
+
+
+def truth_matrix(folds: pd.DataFrame, labels: pd.DataFrame, spec: CompetitionSpec, folds_name: str) -> np.ndarray:
+    """The 0/1 labels of the folds file's Ids, in its order."""
+    rows = pd.Index(labels["Id"]).get_indexer(folds["Id"])
+    if (rows < 0).any():
+        line = int(np.flatnonzero(rows < 0)[0])
+        raise KitError(f"{folds_name}: line {line + 2}: Id {folds['Id'].iloc[line]} is not in the train labels")
+    return labels_to_matrix(labels["labels"].iloc[rows].tolist(), spec.num_classes).astype(bool)
+
+
+def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, folds_path: str | os.PathLike,
+               sample_submission_path: str | os.PathLike, labels: str | os.PathLike | pd.DataFrame,
+               out_dir: str | os.PathLike = "submissions", name: str = "blend", *, method: str = "mean",
+               thresholds: str = "per-class", min_positives: int = 5, no_empty: bool = True,
+               allow_partial: bool = False, command: str | None = None, plot: bool = True) -> BlendResult:
+    """Gather the runs, blend, tune thresholds and write `<out_dir>/<name>.csv`, `.json` and `.png`.
+
+    `labels` is train.csv (or a frame from `kit.data.read_labels`). Every check runs before anything is
+    written; the submission is validated before it is moved into place.
+    """
+    from kit.blend_report import write_outputs
+
+    if not name or Path(name).name != name or name.startswith("."):
+        raise KitError(f"--name {name!r}: expected a plain file name without folders")
+    if method not in METHODS:
+        raise KitError(f"unknown blend method {method!r}: expected one of {', '.join(METHODS)}")
+    if thresholds not in MODES:
+        raise KitError(f"unknown threshold mode {thresholds!r}: expected one of {', '.join(MODES)}")
+    labels = labels if isinstance(labels, pd.DataFrame) else read_labels(labels, spec)
+    sample_ids = read_sample_ids(sample_submission_path, spec)
+    if not sample_ids:
+        raise KitError(f"{sample_submission_path}: no Ids")
+    folds = read_folds(folds_path, train_ids=labels["Id"].tolist())
+    truth = truth_matrix(folds, labels, spec, str(folds_path))
+    members, left_out = gather(run_dirs, spec, folds, sample_ids, allow_partial,
+                               folds_name=str(folds_path), sample_name=Path(sample_submission_path).name)
+    result = blend_members(members, truth, folds["fold"].to_numpy(), spec, method, thresholds, min_positives,
+                           no_empty)
+    result.left_out = left_out
+    result.command = command or (
+        f"kit.blend.blend_runs({[str(d) for d in run_dirs]!r}, folds_path={str(folds_path)!r}, "
+        f"sample_submission_path={str(sample_submission_path)!r}, out_dir={str(out_dir)!r}, name={name!r}, "
+        f"method={method!r}, thresholds={thresholds!r}, min_positives={min_positives}, no_empty={no_empty}, "
+        f"allow_partial={allow_partial})")
+    result.files = write_outputs(result, Path(out_dir), name, sample_ids, sample_submission_path, plot=plot)
+    return result

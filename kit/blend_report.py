@@ -1,0 +1,174 @@
+"""What `kit blend` shows and writes: terminal tables, the JSON report, the PNG, the checked submission."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kit.io import atomic_path
+from kit.submission import submission_frame, validate_submission
+
+if TYPE_CHECKING:
+    from kit.blend import BlendResult, Scores
+
+RAREST = 5
+
+
+def summary_table(result: BlendResult) -> str:
+    """Each member's OOF macro F1 and the blend's: at 0.5, at tuned thresholds, cross-validated."""
+    width = max(len("member"), *(len(name) for name in result.members), len(f"blend ({result.method})"))
+    lines = [f"{'member':<{width}}  {'F1@0.5':>7}  {'tuned':>7}  {'cv':>7}  {'weight':>6}"]
+    for name, weight in zip(result.members, result.weights):
+        macro = result.member_scores[name].macro()
+        lines.append(f"{name:<{width}}  {macro['at_0.5']:7.4f}  {macro['tuned']:7.4f}  {macro['cv']:7.4f}  {weight:6.3f}")
+    macro = result.scores.macro()
+    lines.append(f"{f'blend ({result.method})':<{width}}  {macro['at_0.5']:7.4f}  {macro['tuned']:7.4f}  {macro['cv']:7.4f}")
+    return "\n".join(lines)
+
+
+def class_table(result: BlendResult) -> str:
+    """The blend per class: support, threshold and OOF F1 at 0.5, tuned and cross-validated."""
+    classes, scores = result.spec.classes, result.scores
+    width = max(len("class"), *(len(name) for name in classes))
+    lines = [f"{'#':>3}  {'class':<{width}}  {'n':>6}  {'thresh':>6}  {'F1@0.5':>7}  {'tuned':>7}  {'cv':>7}"]
+    for c, name in enumerate(classes):
+        note = "  global (few positives)" if c in scores.fit.fallback else ""
+        lines.append(f"{c:>3}  {name:<{width}}  {int(result.support[c]):>6}  {scores.fit.thresholds[c]:6.3f}  "
+                     f"{scores.at_05[c]:7.4f}  {scores.tuned[c]:7.4f}  {scores.cv[c]:7.4f}{note}")
+    return "\n".join(lines)
+
+
+def fallback_note(result: BlendResult) -> str | None:
+    fit = result.scores.fit
+    if not fit.fallback:
+        return None
+    named = ", ".join(f"{c} {result.spec.classes[c]} ({int(result.support[c])})" for c in fit.fallback)
+    return (f"classes with fewer than {result.min_positives} OOF positives use the global threshold "
+            f"{fit.global_threshold:.3f}: {named}")
+
+
+def fold_weights_table(result: BlendResult) -> str | None:
+    """For fitted methods, the weights refit in each fold: how stable the choice of members is."""
+    if not result.fold_weights:
+        return None
+    width = max(len("weights"), *(len(name) for name in result.members))
+    folds = sorted(result.fold_weights)
+    lines = [f"{'weights':<{width}}  {'all':>6}  " + "  ".join(f"{f'fold{f}':>6}" for f in folds)]
+    for m, name in enumerate(result.members):
+        lines.append(f"{name:<{width}}  {result.weights[m]:6.3f}  "
+                     + "  ".join(f"{result.fold_weights[f][m]:6.3f}" for f in folds))
+    return "\n".join(lines)
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    return [round(float(v), 6) for v in values]
+
+
+def _scores_dict(scores: Scores) -> dict:
+    return {
+        "f1": {key: round(value, 6) for key, value in scores.macro().items()},
+        "per_class": {"at_0.5": _rounded(scores.at_05), "tuned": _rounded(scores.tuned), "cv": _rounded(scores.cv),
+                      "thresholds": [float(t) for t in scores.fit.thresholds]},
+    }
+
+
+def report_dict(result: BlendResult, name: str, files: dict[str, Path]) -> dict:
+    classes = list(result.spec.classes)
+    blend = _scores_dict(result.scores)
+    blend["per_class"]["support"] = [int(n) for n in result.support]
+    blend["per_class"]["test_positive_rate"] = _rounded(result.predicted.mean(axis=0))
+    return {
+        "name": name,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": result.command,
+        "method": result.method,
+        "threshold_mode": result.threshold_mode,
+        "min_positives": result.min_positives,
+        "no_empty": result.no_empty,
+        "classes": classes,
+        "members": [
+            {"name": member, "path": str(path), "weight": float(weight), **_scores_dict(result.member_scores[member])}
+            for member, path, weight in zip(result.members, result.member_paths, result.weights)
+        ],
+        "left_out": [{"name": member, "reason": reason} for member, reason in result.left_out],
+        "weights": {member: float(weight) for member, weight in zip(result.members, result.weights)},
+        "fold_weights": {str(fold): {m: float(w) for m, w in zip(result.members, weights)}
+                         for fold, weights in result.fold_weights.items()},
+        "thresholds": {cls: float(t) for cls, t in zip(classes, result.thresholds)},
+        "global_threshold": result.scores.fit.global_threshold,
+        "fallback_classes": [classes[c] for c in result.scores.fit.fallback],
+        "blend": blend,
+        "submission": {"file": str(files["csv"]), "rows": int(len(result.predicted)),
+                       "empty_rows": int((~result.predicted.any(axis=1)).sum())},
+        "files": {kind: str(path) for kind, path in files.items()},
+    }
+
+
+def rarest_classes(support: np.ndarray, count: int = RAREST) -> list[int]:
+    """The `count` classes with the fewest OOF positives, among those with at least one."""
+    present = [int(c) for c in np.argsort(support, kind="stable") if support[c] > 0]
+    return present[:count]
+
+
+def draw(result: BlendResult, path: str | os.PathLike) -> None:
+    """Per-class OOF F1 of each member and of the blend; F1 versus threshold of the rarest classes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from sklearn.metrics import precision_recall_curve
+
+    classes, support = result.spec.classes, result.support
+    x = np.arange(len(classes))
+    figure = Figure(figsize=(max(10.0, 0.42 * len(classes) + 4), 10), layout="constrained")
+    FigureCanvasAgg(figure)
+    top, bottom = figure.subplots(2, 1, height_ratios=[3, 2])
+    top.bar(x, result.scores.tuned, color="#a6c8e6", label=f"blend ({result.method}), tuned")
+    top.plot(x, result.scores.cv, "_", color="black", markersize=12, markeredgewidth=2,
+             label="blend, cross-validated")
+    for i, member in enumerate(result.members):
+        offset = (i - (len(result.members) - 1) / 2) * min(0.6 / max(len(result.members), 1), 0.15)
+        top.plot(x + offset, result.member_scores[member].tuned, "o", markersize=4, alpha=0.8, label=member)
+    top.set_xticks(x, [f"{c} {name} (n={int(support[c])})" for c, name in enumerate(classes)],
+                   rotation=70, ha="right", fontsize=7)
+    top.set_xlim(-0.7, len(classes) - 0.3)
+    top.set_ylim(0, 1.25)  # headroom for the legend
+    top.set_yticks(np.linspace(0, 1, 6))
+    top.set_ylabel("OOF F1 at tuned thresholds")
+    top.set_title(f"Per-class OOF F1: members and the blend ({result.threshold_mode} thresholds)")
+    top.legend(fontsize=7, ncol=min(4, len(result.members) + 2), loc="upper right")
+
+    for c in rarest_classes(support):
+        precision, recall, cuts = precision_recall_curve(result.truth[:, c], result.oof[:, c])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
+        line, = bottom.plot(cuts, f1[:-1], linewidth=1.2, label=f"{c} {classes[c]} (n={int(support[c])})")
+        bottom.axvline(result.thresholds[c], color=line.get_color(), linestyle="--", linewidth=0.8)
+    bottom.set_xlabel("threshold on the blended OOF score (dashed: chosen)")
+    bottom.set_ylabel("OOF F1")
+    bottom.set_ylim(0, 1.05)
+    bottom.set_title(f"F1 versus threshold, the {RAREST} rarest classes")
+    bottom.legend(fontsize=7)
+    figure.savefig(path, format="png", dpi=100)
+
+
+def write_outputs(result: BlendResult, out_dir: Path, name: str, sample_ids: Sequence[str],
+                  sample_submission_path: str | os.PathLike, plot: bool = True) -> dict[str, Path]:
+    """Write `<name>.csv` (validated before it is moved into place), `<name>.png` and `<name>.json`,
+    all or nothing."""
+    files = {"csv": out_dir / f"{name}.csv", "json": out_dir / f"{name}.json"}
+    if plot:
+        files["png"] = out_dir / f"{name}.png"
+    with contextlib.ExitStack() as stack:
+        temporary = {kind: stack.enter_context(atomic_path(path)) for kind, path in files.items()}
+        submission_frame(sample_ids, result.predicted, result.spec).to_csv(temporary["csv"], index=False)
+        validate_submission(temporary["csv"], sample_submission_path, result.spec)
+        if plot:
+            draw(result, temporary["png"])
+        report = report_dict(result, name, files)
+        temporary["json"].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return files

@@ -1,0 +1,38 @@
+"""The `kit` command line: a thin layer over the library. Each command lives in its own module here and
+calls one library function that works the same from a notebook."""
+from __future__ import annotations
+
+import click
+
+from kit.errors import KitError
+
+
+class KitGroup(click.Group):
+    """Turns a KitError from any command into one clear line and exit status 1, without a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KitError as err:
+            raise click.ClickException(str(err)) from None
+
+
+@click.group(cls=KitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="kit")
+def main():
+    """kit: from competition files to a strong, honest Kaggle submission.
+
+    \b
+    kit synth DIR        write a synthetic competition-shaped data set
+    kit folds            5-fold multi-label stratified splits
+    kit train --fold 0   train timm backbones on a fold, TTA predictions
+    kit blend            blend out-of-fold predictions, tune per-class thresholds
+    kit submit FILE      push the submission through the Kaggle API
+
+    Settings come from kit.yaml in the working folder (or --config FILE); options win over it.
+    The Human Protein Atlas competition is the default.
+    """
+
+
+# Each module registers its command(s) on `main` when imported.
+from kit.cli import blend, cache, folds, submit, synth, train  # noqa: E402,F401

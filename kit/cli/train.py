@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kit.cli import main
+from kit.cli.options import config_option, data_option, resolve
+from kit.settings import FIELDS
+
+CLI_SKIP = {"model", "fold", "mean", "std"}  # own options below, or config-file only
+
+
+def _shown(value) -> str:
+    return "none" if value is None else ("see kit/settings.py" if isinstance(value, list) else str(value))
+
+
+def settings_options(func):
+    """One option per train setting (kit/settings.py FIELDS); None = not given, so the config file wins."""
+    for f in reversed(FIELDS):
+        if f.name in CLI_SKIP:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.help if "(default:" in f.help else f"{f.help} [default: {_shown(f.default)}]"
+        if f.type is bool:
+            func = click.option(f"{flag}/--no-{f.name.replace('_', '-')}", f.name, default=None, help=help_text)(func)
+        elif f.name == "augment":
+            func = click.option(flag, f.name, type=click.Choice(["default", "none"]), default=None,
+                                help="Augmentation: the default pipeline or none (set a list in the config's "
+                                     "train.augment).")(func)
+        else:
+            kind = click.Choice(f.choices) if f.choices else f.type
+            func = click.option(flag, f.name, type=kind, default=None, help=help_text)(func)
+    return func
+
+
+@main.command()
+@click.option("--fold", default=None, help="Fold of folds.csv to validate on, or 'all' for each in turn. [default: 0]")
+@click.option("--model", "models", multiple=True,
+              help="timm model name or smp:<encoder>; repeat for several. [default: the config's, else resnet34]")
+@click.option("--resume", is_flag=True, help="Continue each run from its last.pt (start afresh where none exists).")
+@data_option
+@config_option
+@settings_options
+def train(fold, models, resume, data_dir, config_path, **options):
+    """Train backbones on a fold and write runs/<model>/fold<k>/.
+
+    \b
+    history.csv   one row per epoch (lr, losses, val macro F1 at 0.5 and tuned)
+    last.pt       everything needed to --resume; best.pt: the best epoch's weights
+    oof.csv       TTA probabilities for the fold's validation Ids (Id + one column per class)
+    test.csv      the same for every test Id
+    config.yaml   the fully resolved settings (reusable with --config)
+
+    Settings: defaults, then the config's train: section (models may be {name: ..., setting: value}
+    entries), then these options. Weights never come from the network: --pretrained FILE, or timm's local cache.
+    """
+    from kit.settings import resolve_settings
+    from kit.train import train_runs
+
+    context = resolve(config_path, data_dir)
+    source = str(context.config.path or "kit.yaml")
+    runs = resolve_settings(context.config.section("train"), options, list(models), source)
+    results = train_runs(runs, context.data, fold, resume=resume, log=click.echo)
+    for result in results:
+        click.echo(f"{result.out_dir}: best epoch {result.best_epoch}, score {result.best_score:.4f}")
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--tta", type=click.Choice(["none", "flip", "d4"]), default=None,
+              help="Test-time augmentation. [default: the run's]")
+@click.option("--split", type=click.Choice(["both", "oof", "test"]), default="both", show_default=True,
+              help="Which predictions to redo.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write oof.csv/test.csv here instead of into the run folder (one run only).")
+@click.option("--checkpoint", default="best.pt", show_default=True, help="Checkpoint file in the run folder.")
+@click.option("--device", default="auto", show_default=True, help="auto (cuda, mps, cpu) or a torch device.")
+@click.option("--batch-size", type=int, default=None, help="Images per batch. [default: the run's]")
+@click.option("--workers", type=int, default=None, help="DataLoader workers. [default: the run's]")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Competition files folder (test Ids from its sample submission). Default: $KIT_DATA, else "
+                   "the folder the run was trained on.")
+def predict(run_dirs, tta, split, out_dir, checkpoint, device, batch_size, workers, data_dir):
+    """Redo the TTA predictions of saved runs (RUN_DIR = runs/<model>/fold<k>) without training.
+
+    Test Ids come from the data folder's sample submission: --data (or $KIT_DATA) gives a new one;
+    by default the folder the run was trained on (from its config.yaml).
+    """
+    import os
+
+    from kit.errors import KitError
+    from kit.predict import predict_run
+
+    if out_dir is not None and len(run_dirs) > 1:
+        raise KitError("--out takes one RUN_DIR; without --out each run's predictions go into its own folder")
+    data = data_dir or (Path(os.environ["KIT_DATA"]) if os.environ.get("KIT_DATA") else None)
+    splits = ("oof", "test") if split == "both" else (split,)
+    for run_dir in run_dirs:
+        predict_run(run_dir, data, tta=tta, splits=splits, out_dir=out_dir, device=device, batch_size=batch_size,
+                    workers=workers, checkpoint=checkpoint, log=click.echo)

@@ -1,0 +1,123 @@
+"""Where training runs: the device, mixed precision, and the hooks a distributed (torchrun/DDP) layer replaces.
+
+Everything in the training loop that depends on the hardware or on the number of processes goes through a
+`Runtime`, so a DDP layer can subclass it (wrap the model, shard the sampler, sync only on the last
+accumulation step, write files from rank 0 only) without touching the loop.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Sampler, WeightedRandomSampler
+
+from kit.errors import KitError
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto': cuda, then mps, then cpu; otherwise the named torch device (which must be available)."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise KitError(f"--device {name!r}: not a torch device (auto, cpu, cuda, cuda:N, mps)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise KitError(f"--device {name}: CUDA is not available on this machine")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise KitError(f"--device {name}: MPS is not available on this machine")
+    return device
+
+
+def amp_dtype(device: torch.device, amp: str = "auto") -> torch.dtype | None:
+    """The autocast dtype: 'auto' = bf16 on CUDA where supported, else fp16; no autocast elsewhere."""
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if amp == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+@dataclass
+class Runtime:
+    """One process's view of the hardware. Single process here; a DDP layer overrides the hook methods."""
+
+    device: torch.device
+    dtype: torch.dtype | None = None  # autocast dtype, None = full precision
+    channels_last: bool = False
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes files and prints (rank 0)."""
+        return self.rank == 0
+
+    @property
+    def pin_memory(self) -> bool:
+        return self.device.type == "cuda"
+
+    def describe(self) -> str:
+        precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+        return f"{self.device} {precision}" + (", channels_last" if self.channels_last else "")
+
+    def autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A loss scaler, enabled only for fp16 (bf16 and fp32 need none)."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
+
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        model = model.to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    # ---- hooks for the distributed layer
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The module the training step calls (DDP wraps it); parameters and checkpoints use the bare model."""
+        return model
+
+    def train_sampler(self, num_samples: int, weights: torch.Tensor | None,
+                      generator: torch.Generator) -> Sampler | None:
+        """None means shuffle with the loader's generator; weights give a balanced (with replacement) sampler."""
+        if weights is None:
+            return None
+        return WeightedRandomSampler(weights, num_samples=num_samples, replacement=True, generator=generator)
+
+    def set_epoch(self, sampler: Sampler | None, epoch: int) -> None:
+        """DistributedSampler needs the epoch to shuffle differently each epoch; nothing to do here."""
+
+    def no_sync(self, model: torch.nn.Module, sync: bool):
+        """Context for a micro-batch's backward: DDP skips the gradient all-reduce until the step's last one."""
+        return contextlib.nullcontext()
+
+    def reduce_mean(self, value: float) -> float:
+        """Mean of a number over processes (the epoch's train loss)."""
+        return value
+
+
+def make_runtime(device: str = "auto", amp: str = "auto") -> Runtime:
+    dev = pick_device(device)
+    if dev.type == "cpu" and amp == "fp16":
+        raise KitError("--amp fp16 needs a GPU; use bf16 or off on CPU")
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed image sizes: let cuDNN pick the fastest kernels once
+    return Runtime(device=dev, dtype=amp_dtype(dev, amp), channels_last=dev.type == "cuda")

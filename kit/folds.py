@@ -1,0 +1,120 @@
+"""`kit folds`: k-fold multi-label iterative stratification, optionally keeping groups together."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+from kit import io
+from kit.data import labels_to_matrix
+from kit.errors import KitError
+from kit.spec import CompetitionSpec
+
+DEFAULT_FOLDS_PATH = Path("folds/folds.csv")
+
+
+def assign_folds(labels: pd.DataFrame, num_classes: int, k: int = 5, seed: int = 42,
+                 groups: pd.Series | None = None) -> np.ndarray:
+    """Fold index (0..k-1) of each row of `labels` (columns Id, labels), stratified over all classes at once.
+
+    With `groups` (a group name per row), whole groups are stratified by the union of their members' labels
+    and every member gets its group's fold, so duplicates of one image never straddle train and validation.
+    """
+    if k < 2:
+        raise KitError(f"--k must be at least 2, got {k}")
+    matrix = labels_to_matrix(labels["labels"].tolist(), num_classes)
+    if groups is None:
+        units, unit_of_row = matrix, np.arange(len(matrix))
+    else:
+        codes, unique_groups = pd.factorize(groups.to_numpy())
+        units = np.zeros((len(unique_groups), num_classes), dtype=np.uint8)
+        np.maximum.at(units, codes, matrix)
+        unit_of_row = codes
+    if len(units) < k:
+        what = "groups" if groups is not None else "samples"
+        raise KitError(f"cannot make {k} folds from {len(units)} {what}")
+    splitter = MultilabelStratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    unit_fold = np.empty(len(units), dtype=np.int64)
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(units)), units)):
+        unit_fold[held_out] = fold
+    return unit_fold[unit_of_row]
+
+
+def read_groups(path: str | os.PathLike, ids: pd.Series) -> pd.Series:
+    """`Id,group` file -> the group of each Id in `ids`; every Id must have exactly one group."""
+    path = Path(path)
+    if not path.is_file():
+        raise KitError(f"{path}: file not found")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if not {"Id", "group"} <= set(frame.columns):
+        raise KitError(f"{path}: line 1: expected columns Id,group")
+    duplicated = frame["Id"][frame["Id"].duplicated()]
+    if len(duplicated):
+        raise KitError(f"{path}: line {duplicated.index[0] + 2}: Id {duplicated.iloc[0]} appears twice")
+    group_of = dict(zip(frame["Id"], frame["group"]))
+    missing = [i for i in ids if i not in group_of]
+    if missing:
+        raise KitError(f"{path}: Id {missing[0]} of train.csv has no group ({len(missing)} missing)")
+    return ids.map(group_of)
+
+
+def fold_summary(labels: pd.DataFrame, folds: np.ndarray, spec: CompetitionSpec, k: int) -> pd.DataFrame:
+    """Per-class sample counts in each fold (rows: classes; columns: fold0..fold{k-1}, total)."""
+    matrix = labels_to_matrix(labels["labels"].tolist(), spec.num_classes)
+    counts = np.stack([matrix[folds == f].sum(axis=0) for f in range(k)], axis=1)
+    table = pd.DataFrame(counts, columns=[f"fold{f}" for f in range(k)])
+    table.insert(0, "class", list(spec.classes))
+    table.insert(0, "index", range(spec.num_classes))
+    table["total"] = counts.sum(axis=1)
+    samples = pd.DataFrame([["", "samples", *np.bincount(folds, minlength=k), len(folds)]], columns=table.columns)
+    counts_columns = [*table.columns[2:]]
+    return pd.concat([table, samples], ignore_index=True).astype({c: "int64" for c in counts_columns})
+
+
+def summary_path(out: str | os.PathLike) -> Path:
+    out = Path(out)
+    return out.with_name(out.stem + "_summary.csv")
+
+
+def make_folds(labels: pd.DataFrame, spec: CompetitionSpec, out: str | os.PathLike = DEFAULT_FOLDS_PATH,
+               k: int = 5, seed: int = 42, groups_file: str | os.PathLike | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Assign folds, write `out` (Id,fold) and its per-class summary beside it; return (folds, summary, warnings)."""
+    groups = read_groups(groups_file, labels["Id"]) if groups_file else None
+    folds = assign_folds(labels, spec.num_classes, k=k, seed=seed, groups=groups)
+    frame = pd.DataFrame({"Id": labels["Id"], "fold": folds})
+    summary = fold_summary(labels, folds, spec, k)
+    warnings = [
+        f"class {i} ({spec.classes[i]}) has {total} sample(s), fewer than {k} folds: some folds validate without it"
+        for i, total in enumerate(summary["total"].iloc[: spec.num_classes]) if total < k
+    ]
+    io.write_csv(summary, summary_path(out))
+    io.write_csv(frame, out)
+    return frame, summary, warnings
+
+
+def read_folds(path: str | os.PathLike = DEFAULT_FOLDS_PATH, train_ids: list[str] | None = None) -> pd.DataFrame:
+    """Read `folds.csv` (Id,fold); with `train_ids`, every train Id must have exactly one fold."""
+    path = Path(path)
+    if not path.is_file():
+        raise KitError(f"{path}: folds file not found (run `kit folds` first)")
+    frame = pd.read_csv(path, dtype={"Id": str})
+    if list(frame.columns[:2]) != ["Id", "fold"]:
+        raise KitError(f"{path}: line 1: expected columns Id,fold")
+    folds = pd.to_numeric(frame["fold"], errors="coerce")
+    not_integer = folds.isna() | (folds != folds.round())
+    if not_integer.any():
+        bad = int(np.flatnonzero(not_integer.to_numpy())[0])
+        raise KitError(f"{path}: line {bad + 2}: Id {frame['Id'][bad]}: fold is not an integer")
+    frame["fold"] = folds.astype("int64")
+    duplicated = frame["Id"][frame["Id"].duplicated()]
+    if len(duplicated):
+        raise KitError(f"{path}: line {duplicated.index[0] + 2}: Id {duplicated.iloc[0]} appears twice")
+    if train_ids is not None:
+        known = set(frame["Id"])
+        missing = [i for i in train_ids if i not in known]
+        if missing:
+            raise KitError(f"{path}: Id {missing[0]} of train.csv has no fold ({len(missing)} missing); rerun `kit folds`")
+    return frame

@@ -1,0 +1,195 @@
+"""`kit download`: the competition's files through the Kaggle API, unzipped safely, then checked.
+
+Archives are fetched into `<data>/.kit-download/` (where kaggle's own resume and skip logic works), then
+extracted member by member, each written atomically; a member whose path would leave the data folder makes
+the whole archive refused before anything is written. `<data>/.kit-download.json` records what each
+download produced (name and size of every file), so a repeated download is skipped while all of it is there.
+"""
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import shutil
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from kit.data import CompetitionData
+from kit.errors import KitError
+from kit.io import atomic_open, atomic_path, write_text
+from kit.spec import CompetitionSpec
+
+STAGING = ".kit-download"
+MANIFEST = ".kit-download.json"
+ALL = "*"
+
+
+@dataclass
+class DataCheck:
+    train: int
+    test: int
+    ids_checked: list[str]
+
+
+@dataclass
+class DownloadResult:
+    data_dir: Path
+    competition: str
+    files: dict[str, int] = field(default_factory=dict)
+    skipped: bool = False
+    check: DataCheck | None = None
+    problem: str = ""
+
+
+# ---------------------------------------------------------------- safe unzip
+
+
+def member_target(root: Path, name: str) -> Path | None:
+    """Where archive member `name` goes under `root`, or None if its path would leave `root`."""
+    if not name or "\x00" in name:
+        return None
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or (path.parts and ":" in path.parts[0]):  # /etc/x, C:/x
+        return None
+    normal = posixpath.normpath(str(path))
+    if normal == ".." or normal.startswith("../"):
+        return None
+    return root / normal
+
+
+def safe_extract(archive: str | os.PathLike, root: str | os.PathLike, progress: bool = False) -> dict[str, int]:
+    """Extract a zip into `root`; returns {relative path: size}. Members already there at full size are kept."""
+    from tqdm import tqdm
+
+    archive, root = Path(archive), Path(root)
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile:
+        raise KitError(f"{archive}: not a valid zip archive (delete it and download again)") from None
+    with zf:
+        members = [info for info in zf.infolist() if not info.is_dir()]
+        targets = {}
+        for info in zf.infolist():
+            target = member_target(root, info.filename)
+            if target is None:
+                raise KitError(f"{archive}: member {info.filename!r} would be written outside {root}; "
+                               "refusing to extract this archive")
+            targets[info.filename] = target
+        written = {}
+        for info in tqdm(members, desc=f"unzip {archive.name}", unit="file", disable=not progress):
+            target = targets[info.filename]
+            written[target.relative_to(root).as_posix()] = info.file_size
+            if target.is_file() and target.stat().st_size == info.file_size:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as source, atomic_open(target, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+    return written
+
+
+# ---------------------------------------------------------------- the record of what was downloaded
+
+
+def read_manifest(data_dir: Path) -> dict:
+    try:
+        manifest = json.loads((data_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def complete(data_dir: Path, files: dict[str, int]) -> bool:
+    """Every file recorded for a download is still there, at its recorded size."""
+    return bool(files) and all((data_dir / name).is_file() and (data_dir / name).stat().st_size == size
+                               for name, size in files.items())
+
+
+def recorded_files(data_dir: Path, competition: str, key: str) -> dict[str, int]:
+    entry = read_manifest(data_dir).get(competition, {}).get(key, {})
+    files = entry.get("files") if isinstance(entry, dict) else None
+    return {str(k): int(v) for k, v in files.items()} if isinstance(files, dict) else {}
+
+
+def record_files(data_dir: Path, competition: str, key: str, files: dict[str, int]) -> None:
+    manifest = read_manifest(data_dir)
+    manifest.setdefault(competition, {})[key] = {"files": files}
+    write_text(data_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+
+
+# ---------------------------------------------------------------- checking the result
+
+
+def check_data(data_dir: str | os.PathLike, spec: CompetitionSpec, sample: int = 3) -> DataCheck:
+    """Read the labels and test Ids with the data layer and check the channel files of a few Ids of each."""
+    data = CompetitionData(Path(data_dir), spec)
+    labels = data.train_labels()
+    test_ids = data.test_ids()
+    checked = []
+    for source, ids in ((data.train_source, labels["Id"].tolist()), (data.test_source, test_ids)):
+        picks = sorted({round(i * (len(ids) - 1) / max(1, sample - 1)) for i in range(sample)}) if ids else []
+        for sample_id in (ids[i] for i in picks):
+            for channel in spec.channels:
+                path = source.channel_path(sample_id, channel)
+                if not path.is_file():
+                    raise KitError(f"{path}: missing (channel {channel} of Id {sample_id}); the download looks "
+                                   "incomplete")
+            checked.append(sample_id)
+    return DataCheck(train=len(labels), test=len(test_ids), ids_checked=checked)
+
+
+# ---------------------------------------------------------------- the download
+
+
+def download(data_dir: str | os.PathLike, spec: CompetitionSpec, *, competition: str | None = None,
+             file_name: str | None = None, force: bool = False, keep_archive: bool = False, progress: bool = True,
+             policy=None, echo: Callable[[str], None] | None = None) -> DownloadResult:
+    """Download the competition's files (or one, `file_name`) into `data_dir` and check the result.
+
+    Skipped when a previous download is recorded and all its files are present at full size (`force`
+    downloads again). Archives are removed after extraction unless `keep_archive`. A full download that
+    fails the data check raises KitError; after a single-file download the check's problem is only reported.
+    """
+    from kit.kaggle_client import KaggleSession
+
+    data_dir = Path(data_dir)
+    competition = competition or spec.slug
+    echo = echo or (lambda line: None)
+    if file_name is not None and member_target(data_dir, file_name) is None:
+        raise KitError(f"--file {file_name!r}: expected a path inside the data folder")
+    key = file_name or ALL
+    result = DownloadResult(data_dir=data_dir, competition=competition)
+    recorded = recorded_files(data_dir, competition, key)
+    if not force and complete(data_dir, recorded):
+        result.files, result.skipped = recorded, True
+    else:
+        staging = data_dir / STAGING
+        session = KaggleSession(competition, policy, echo=echo)
+        if file_name is None:
+            fetched = session.download_all(staging, force=force, quiet=not progress)
+            result.files = safe_extract(fetched, data_dir, progress)
+        else:
+            fetched = session.download_file(file_name, staging, force=force, quiet=not progress)
+            target = member_target(data_dir, file_name)
+            if fetched.suffix == ".zip" and not file_name.endswith(".zip") and zipfile.is_zipfile(fetched):
+                files = safe_extract(fetched, target.parent, progress)
+                prefix = target.parent.relative_to(data_dir)
+                result.files = {(prefix / name).as_posix(): size for name, size in files.items()}
+            else:
+                with atomic_path(target) as tmp:
+                    shutil.copyfile(fetched, tmp)
+                result.files = {target.relative_to(data_dir).as_posix(): target.stat().st_size}
+        record_files(data_dir, competition, key, result.files)
+        if not keep_archive:
+            fetched.unlink(missing_ok=True)
+            with_contents = any(staging.iterdir()) if staging.is_dir() else True
+            if not with_contents:
+                staging.rmdir()
+    try:
+        result.check = check_data(data_dir, spec)
+    except KitError as err:
+        if file_name is None:
+            raise
+        result.problem = str(err)
+    return result

@@ -1,0 +1,156 @@
+"""`kit submit`: validate a submission file, send it to Kaggle, log the attempt, optionally wait for the score.
+
+The file itself is only read. Every attempt except a dry run adds exactly one row to `submissions/log.csv`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.errors import KitError
+from kit.spec import CompetitionSpec
+from kit.submission import validate_submission
+from kit.submit_log import DEFAULT_LOG, append_row, previous_submission, sha256_of
+
+MAX_MESSAGE = 250
+F1_FLAVOURS = ("cv", "tuned", "at_0.5")
+
+
+@dataclass
+class SubmitResult:
+    file: Path
+    competition: str
+    message: str
+    sha256: str
+    rows: int
+    outcome: str
+    ref: int | None = None
+    score: str = ""
+    dry_run: bool = False
+
+
+def _blend_f1(meta: dict) -> tuple[float, str] | None:
+    """The blend's OOF macro F1 from a `kit blend` JSON (`blend.f1.cv`, else `tuned`, else `at_0.5`)."""
+    scores = meta.get("blend")
+    scores = scores.get("f1") if isinstance(scores, dict) else None
+    if not isinstance(scores, dict):
+        return None
+    for flavour in F1_FLAVOURS:
+        value = scores.get(flavour)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value), flavour
+    return None
+
+
+def _member_name(member) -> str:
+    if isinstance(member, dict):
+        return str(member.get("name") or member.get("model") or member.get("run") or member.get("path") or "?")
+    return str(member)
+
+
+def default_message(path: str | os.PathLike) -> str:
+    """'<file>: mean of 3 (a, b, c), OOF macro F1 0.612 (cv)' from the `<name>.json` beside the file.
+
+    Falls back to the file name when there is no JSON or it lacks those keys.
+    """
+    path = Path(path)
+    parts = []
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = None
+    if isinstance(meta, dict):
+        members = meta.get("members")
+        if isinstance(members, dict):
+            members = list(members)
+        method = meta.get("method")
+        if isinstance(members, list) and members:
+            names = ", ".join(_member_name(m) for m in members)
+            parts.append(f"{method or 'blend'} of {len(members)} ({names})")
+        elif isinstance(method, str):
+            parts.append(method)
+        f1 = _blend_f1(meta)
+        if f1 is not None:
+            parts.append(f"OOF macro F1 {f1[0]:.4f}" + (f" ({f1[1]})" if f1[1] else ""))
+    message = path.name + (": " + ", ".join(parts) if parts else "")
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
+def submit(path: str | os.PathLike, spec: CompetitionSpec, sample_submission: str | os.PathLike, *,
+           competition: str | None = None, message: str | None = None, wait: bool = False,
+           timeout: float = 900.0, dry_run: bool = False, force: bool = False,
+           log_path: str | os.PathLike = DEFAULT_LOG, policy=None,
+           echo: Callable[[str], None] | None = None) -> SubmitResult:
+    """Validate `path`, submit it to `competition` (default: the spec's slug) and log the attempt.
+
+    Invalid files and files already submitted to the same competition (same sha256, unless `force`) are
+    refused before any network call. With `wait`, polls until Kaggle scores the submission or `timeout`
+    seconds pass. `dry_run` does all the checks offline and reports what would be sent.
+    """
+    from kit.kaggle_client import KaggleSession
+
+    path = Path(path)
+    competition = competition or spec.slug
+    message = " ".join((message or default_message(path)).split())
+    sha = sha256_of(path) if path.is_file() else ""
+    result = SubmitResult(file=path, competition=competition, message=message, sha256=sha, rows=0, outcome="",
+                          dry_run=dry_run)
+
+    def record(outcome: str, score: str = "") -> None:
+        result.outcome, result.score = outcome, score
+        if not dry_run:
+            append_row(log_path, file=str(path), sha256=sha, competition=competition, message=message,
+                       outcome=outcome, score=score)
+
+    try:
+        result.rows = validate_submission(path, sample_submission, spec)
+    except KitError as err:
+        record(f"invalid: {err}")
+        raise
+    previous = previous_submission(log_path, sha, competition)
+    if previous is not None and not force:
+        record("refused: already submitted")
+        raise KitError(f"{path}: these exact bytes (sha256 {sha[:12]}) were already submitted to {competition} "
+                       f"at {previous['time']}; use --force to submit them again")
+    if dry_run:
+        result.outcome = "dry-run"
+        return result
+
+    try:
+        session = KaggleSession(competition, policy, echo=echo)
+        result.ref = session.submit(path, message)
+    except KitError as err:
+        record(f"failed: {err}")
+        raise
+    except BaseException:
+        record("failed: interrupted")
+        raise
+    if not wait:
+        record("submitted")
+        return result
+    try:
+        scored = session.wait_for_score(result.ref, timeout)
+    except KitError as err:
+        record("submitted")
+        raise KitError(f"submitted (ref {result.ref}), but waiting for the score failed: {err}") from None
+    except BaseException:
+        record("submitted")
+        raise
+    if scored is None:
+        record("submitted")
+        return result
+    if scored.status == "ERROR":
+        record(f"scoring-failed: {scored.error or 'no reason given'}")
+        raise KitError(f"{path}: Kaggle could not score submission {result.ref}: {scored.error or 'no reason given'}")
+    record("scored", scored.public_score)
+    return result
+
+
+def list_submissions(competition: str, limit: int = 20, policy=None):
+    """The competition's most recent submissions (newest first), with their scores."""
+    from kit.kaggle_client import KaggleSession
+
+    return KaggleSession(competition, policy).submissions(limit)

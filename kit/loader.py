@@ -1,0 +1,106 @@
+"""The streaming loader: a Dataset over an `ImageStore`, augmentation on uint8, normalisation last.
+
+Samples stay uint8 through augmentation and collation (4x less to copy than float32); `to_model_input`
+converts a batch to float and normalises it on the target device (the GPU when there is one).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from kit.data import ImageStore
+
+
+def hwc_to_chw(image: np.ndarray) -> np.ndarray:
+    """H x W x C -> a contiguous C x H x W copy, fast also for the flipped/rotated views augmentation returns.
+
+    numpy copies a transposed uint8 view byte by byte (~1 ns each: 0.4 ms for 256 x 256 x 4, more than reading
+    the sample from the cache); copying whole pixels as C-byte records, then splitting planes with OpenCV,
+    is 2-3x faster.
+    """
+    h, w, c = image.shape
+    if image.dtype != np.uint8 or c > 512:  # OpenCV's channel limit
+        return np.ascontiguousarray(image.transpose(2, 0, 1))
+    if not image.flags.c_contiguous:
+        if image.strides[2] == 1:
+            pixels = image.view(np.dtype((np.void, c)))[..., 0]
+            image = np.ascontiguousarray(pixels).view(np.uint8).reshape(h, w, c)
+        else:
+            image = np.ascontiguousarray(image)
+    out = np.empty((c, h, w), dtype=np.uint8)
+    if c == 1:
+        out[0] = image[..., 0]
+    else:
+        cv2.split(image, list(out))
+    return out
+
+
+class ImageDataset(Dataset):
+    """(image CxHxW uint8 tensor, target float32 vector or empty tensor) per index of an ImageStore.
+
+    `transform` is an albumentations pipeline (or any callable `image=HxWxC uint8 -> {'image': ...}`).
+    Nothing is held in memory beyond one sample: pixels are read from the store on each access.
+    """
+
+    def __init__(self, store: ImageStore, targets: np.ndarray | None = None, transform: Callable | None = None,
+                 indices: Sequence[int] | None = None):
+        self.store = store
+        self.targets = None if targets is None else np.asarray(targets, dtype=np.float32)
+        self.transform = transform
+        self.indices = np.arange(len(store)) if indices is None else np.asarray(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int):
+        index = int(self.indices[item])
+        image = self.store.read(index)
+        if self.transform is not None:
+            image = self.transform(image=image)["image"]
+        image = torch.from_numpy(hwc_to_chw(image))
+        target = torch.from_numpy(self.targets[index]) if self.targets is not None else torch.empty(0)
+        return image, target
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, sampler: Sampler | None = None,
+                workers: int = 0, pin_memory: bool = False, drop_last: bool = False, seed: int | None = None,
+                generator: torch.Generator | None = None) -> DataLoader:
+    """A DataLoader whose shuffling (and workers' seeds) come from `generator`, or from a new one seeded `seed`."""
+    if generator is None and seed is not None:
+        generator = torch.Generator()
+        generator.manual_seed(seed)
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, num_workers=workers,
+        pin_memory=pin_memory, drop_last=drop_last, persistent_workers=False, generator=generator,
+        worker_init_fn=_seed_worker if workers else None,
+    )
+
+
+def _seed_worker(worker_id: int) -> None:
+    # Give each worker its own random stream derived from torch's per-worker seed: numpy's and Python's
+    # global ones, and the albumentations pipeline's own (a Compose draws from its private generator).
+    import random
+
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    info = torch.utils.data.get_worker_info()
+    transform = getattr(info.dataset, "transform", None) if info is not None else None
+    if hasattr(transform, "set_random_seed"):
+        transform.set_random_seed(seed)
+
+
+def to_model_input(images: torch.Tensor, device: torch.device, mean: Sequence[float], std: Sequence[float],
+                   channels_last: bool = False) -> torch.Tensor:
+    """uint8 N x C x H x W -> normalised float32 on `device` (copied non-blocking, converted there)."""
+    images = images.to(device, non_blocking=True).float().div_(255.0)
+    mean_t = torch.as_tensor(mean, dtype=images.dtype, device=device).view(1, -1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=images.dtype, device=device).view(1, -1, 1, 1)
+    images = images.sub_(mean_t).div_(std_t)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images

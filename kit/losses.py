@@ -1,0 +1,68 @@
+"""Multi-label losses on logits: BCE, focal, soft-F1, and weighted sums of them.
+
+Focal and soft-F1 are written here because torchvision's `sigmoid_focal_loss` takes no per-class positive
+weights and no library ships a soft (differentiable) macro F1.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def bce_loss(logits, targets, pos_weight=None):
+    return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight)
+
+
+def focal_loss(logits, targets, pos_weight=None, gamma: float = 2.0):
+    """BCE scaled by (1 - p_t)^gamma, which shrinks the loss of examples already classified well."""
+    bce = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight, reduction="none")
+    prob = torch.sigmoid(logits)
+    p_t = prob * targets + (1 - prob) * (1 - targets)
+    return ((1 - p_t) ** gamma * bce).mean()
+
+
+def soft_f1_loss(logits, targets, eps: float = 1e-7):
+    """1 - macro F1 computed with probabilities in place of 0/1 predictions, over the batch."""
+    prob = torch.sigmoid(logits)
+    tp = (prob * targets).sum(dim=0)
+    f1 = 2 * tp / (prob.sum(dim=0) + targets.sum(dim=0) + eps)
+    return 1 - f1.mean()
+
+
+class MultiLabelLoss(nn.Module):
+    """sum(weight * term) over {'bce' | 'focal' | 'soft_f1': weight}; computed in float32."""
+
+    def __init__(self, terms: dict[str, float], pos_weight: torch.Tensor | None = None, gamma: float = 2.0):
+        super().__init__()
+        self.terms = {name: float(w) for name, w in terms.items() if w}
+        self.gamma = gamma
+        self.register_buffer("pos_weight", pos_weight, persistent=False)
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits, targets = logits.float(), targets.float()
+        total = logits.new_zeros(())
+        for name, weight in self.terms.items():
+            if name == "bce":
+                value = bce_loss(logits, targets, self.pos_weight)
+            elif name == "focal":
+                value = focal_loss(logits, targets, self.pos_weight, self.gamma)
+            else:
+                value = soft_f1_loss(logits, targets)
+            total = total + weight * value
+        return total
+
+
+def positive_weights(targets: np.ndarray, max_weight: float = 10.0) -> torch.Tensor:
+    """negatives / positives per class, clipped to [1, max_weight] (a class without positives gets max)."""
+    targets = np.asarray(targets, dtype=np.float64)
+    positives = targets.sum(axis=0)
+    ratio = np.divide(len(targets) - positives, positives, out=np.full(targets.shape[1], np.inf), where=positives > 0)
+    return torch.as_tensor(np.clip(ratio, 1.0, max_weight), dtype=torch.float32)
+
+
+def make_loss(terms: dict[str, float], targets: np.ndarray | None = None, pos_weight: str = "none",
+              gamma: float = 2.0, pos_weight_max: float = 10.0) -> MultiLabelLoss:
+    weights = positive_weights(targets, pos_weight_max) if pos_weight == "auto" and targets is not None else None
+    return MultiLabelLoss(terms, weights, gamma)

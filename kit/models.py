@@ -1,0 +1,193 @@
+"""The model factory: `create_model(name, ...)` over timm names and `smp:<encoder>`, one pooled multi-label head.
+
+Every model is a `Classifier`: a backbone returning feature maps (or transformer tokens) and a `PooledHead`
+(average and max pooling concatenated, dropout, linear). The backbone/head split gives freeze-then-unfreeze
+and per-group learning rates.
+
+Weights never come from a hub: from a file (`pretrained=PATH`, through timm's own adaptation of the first
+conv to the competition's channel count), from timm's local caches when they already hold them
+(`pretrained='auto'`), or random (`'none'`). The returned note says which.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from kit.errors import KitError
+
+SMP_PREFIX = "smp:"
+
+
+class PooledHead(nn.Module):
+    """Global pooling (timm's `SelectAdaptivePool2d`: catavgmax by default), dropout, linear."""
+
+    def __init__(self, in_features: int, num_classes: int, pool: str = "catavgmax", dropout: float = 0.25,
+                 input_fmt: str = "NCHW"):
+        super().__init__()
+        from timm.layers import SelectAdaptivePool2d
+
+        self.input_fmt = input_fmt
+        self.pool = SelectAdaptivePool2d(pool_type=pool, flatten=True, input_fmt=input_fmt)
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(in_features * self.pool.feat_mult(), num_classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if features.ndim == 3:  # transformer tokens N x T x D: pool over the tokens
+            features = features.unsqueeze(2) if self.input_fmt == "NHWC" else features.transpose(1, 2).unsqueeze(-1)
+        return self.fc(self.drop(self.pool(features)))
+
+
+class Classifier(nn.Module):
+    def __init__(self, backbone: nn.Module, head: PooledHead):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(images))
+
+
+class SmpBackbone(nn.Module):
+    """A segmentation-models-pytorch encoder as a backbone: its deepest feature map."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder(images)[-1]
+
+
+def check_model_name(name: str) -> None:
+    """Raise KitError unless `name` is a timm model name or smp:<a segmentation-models-pytorch encoder>."""
+    if name.startswith(SMP_PREFIX):
+        from segmentation_models_pytorch.encoders import encoders
+
+        encoder = name[len(SMP_PREFIX):]
+        if encoder in encoders or (encoder.startswith("tu-") and _is_timm_model(encoder[3:])):
+            return
+        raise KitError(f"unknown model {name!r}: not a segmentation-models-pytorch encoder "
+                       f"(see segmentation_models_pytorch.encoders.get_encoder_names())")
+    if not _is_timm_model(name):
+        raise KitError(f"unknown model {name!r}: not a timm model name (see timm.list_models()) nor smp:<encoder>")
+
+
+def _is_timm_model(name: str) -> bool:
+    import timm
+
+    return timm.is_model(name)
+
+
+def create_model(name: str, in_chans: int, num_classes: int, pretrained: str | os.PathLike | None = "auto",
+                 pool: str = "catavgmax", dropout: float = 0.25, img_size: int | None = None) -> tuple[Classifier, str]:
+    """Build `name` (a timm model name, or smp:<encoder>) for `in_chans` input channels and `num_classes`
+    outputs. `pretrained`: a weight file, 'none'/None (random), or 'auto' (timm's local cache, else random).
+    Returns (model, note saying which weights were used)."""
+    pretrained = "none" if pretrained is None else str(pretrained)
+    check_model_name(name)
+    if name.startswith(SMP_PREFIX):
+        backbone, features, note = _smp_backbone(name[len(SMP_PREFIX):], in_chans, pretrained)
+        fmt = "NCHW"
+    else:
+        backbone, note = _timm_backbone(name, in_chans, pretrained, img_size)
+        features, fmt = backbone.num_features, getattr(backbone, "output_fmt", "NCHW")
+        fmt = fmt if isinstance(fmt, str) else getattr(fmt, "value", "NCHW")
+    return Classifier(backbone, PooledHead(features, num_classes, pool, dropout, fmt)), note
+
+
+def _pretrained_file(pretrained: str) -> Path | None:
+    if pretrained in ("none", "auto"):
+        return None
+    path = Path(pretrained)
+    if not path.is_file():
+        raise KitError(f"--pretrained {pretrained}: file not found (give a weight file, 'none' or 'auto')")
+    return path
+
+
+def _timm_backbone(name: str, in_chans: int, pretrained: str, img_size: int | None) -> tuple[nn.Module, str]:
+    import timm
+    from timm.models import get_pretrained_cfg
+
+    try:
+        cfg = get_pretrained_cfg(name)
+    except RuntimeError as err:
+        raise KitError(f"model {name!r}: {err}") from None
+    kwargs = dict(in_chans=in_chans, num_classes=0, global_pool="")
+    if cfg is not None and cfg.fixed_input_size and img_size:
+        kwargs["img_size"] = img_size
+    file = _pretrained_file(pretrained)
+    if file is not None:
+        note = f"weights from {file}"
+    elif pretrained == "auto":
+        file = cached_timm_weights(cfg)
+        note = f"weights from timm's local cache {file}" if file else (
+            f"random init: no pretrained weights for {name} in the local cache (give --pretrained FILE)")
+    else:
+        note = "random init (--pretrained none)"
+    if file is None:
+        return timm.create_model(name, pretrained=False, **kwargs), note
+    try:
+        model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(file)), **kwargs)
+    except (RuntimeError, KeyError, ValueError, OSError) as err:
+        raise KitError(f"{file}: cannot load as weights of {name} ({str(err).splitlines()[0][:200]})") from None
+    return model, note
+
+
+def cached_timm_weights(cfg) -> Path | None:
+    """The weight file timm would download for this pretrained cfg, if a local cache already holds it.
+
+    Looks only on disk (the Hugging Face cache, then torch hub's): offline hub lookups retry for about 30 s.
+    """
+    if cfg is None:
+        return None
+    if cfg.file and Path(cfg.file).is_file():
+        return Path(cfg.file)
+    if cfg.hf_hub_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, _, revision = cfg.hf_hub_id.partition("@")
+        names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
+        for filename in names:
+            hit = try_to_load_from_cache(repo, filename, revision=revision or None)
+            if isinstance(hit, str) and Path(hit).is_file():
+                return Path(hit)
+    if cfg.url:
+        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(cfg.url).path).name
+        if path.is_file():
+            return path
+    return None
+
+
+def _smp_backbone(encoder_name: str, in_chans: int, pretrained: str) -> tuple[nn.Module, int, str]:
+    from segmentation_models_pytorch.encoders import get_encoder
+
+    file = _pretrained_file(pretrained)
+    if file is None:
+        encoder = get_encoder(encoder_name, in_channels=in_chans, weights=None)
+        note = "random init (smp encoders take weights only from --pretrained FILE)" if pretrained == "auto" \
+            else "random init (--pretrained none)"
+        return SmpBackbone(encoder), encoder.out_channels[-1], note
+    if encoder_name.startswith("tu-"):
+        raise KitError(f"--pretrained FILE with smp:{encoder_name}: use the timm name {encoder_name[3:]} instead")
+    from timm.models import load_state_dict
+
+    encoder = get_encoder(encoder_name, in_channels=3, weights=None)
+    try:
+        state = load_state_dict(str(file), use_ema=True)
+    except Exception as err:  # torch.load, safetensors and pickle raise many types
+        raise KitError(f"{file}: cannot read weights ({str(err).splitlines()[0][:200]})") from None
+    own = encoder.state_dict()
+    state = {k: v for k, v in state.items() if k in own}  # drops the classifier of an ImageNet checkpoint
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise KitError(f"{file}: not weights of smp:{encoder_name} (missing {missing[0]} and {len(missing) - 1} more)")
+    try:
+        encoder.load_state_dict(state)
+    except RuntimeError as err:
+        raise KitError(f"{file}: does not fit smp:{encoder_name} ({str(err).splitlines()[-1].strip()[:200]})") from None
+    encoder.set_in_channels(in_chans, pretrained=True)  # smp's first-conv adaptation, as timm does
+    return SmpBackbone(encoder), encoder.out_channels[-1], f"weights from {file}"

@@ -1,0 +1,143 @@
+"""Predictions: sigmoid probabilities, TTA-averaged, in batches without gradients; `kit predict RUN_DIR`.
+
+`oof.csv` and `test.csv` have the columns `Id` + the spec's class names, in class order.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kit import io
+from kit.data import CompetitionData, open_store
+from kit.device import Runtime, available_cores, make_runtime
+from kit.errors import KitError
+from kit.loader import ImageDataset, make_loader, to_model_input
+from kit.spec import CompetitionSpec
+from kit.tta import tta_probabilities
+
+SPLITS = ("oof", "test")
+
+
+@torch.inference_mode()
+def predict_batches(model: torch.nn.Module, loader, runtime: Runtime, mean: Sequence[float], std: Sequence[float],
+                    tta: str = "none", loss_fn=None) -> tuple[np.ndarray, float | None]:
+    """(N x C probabilities, mean loss or None). With `loss_fn` (validation) the loss is on the plain view."""
+    model.eval()
+    outputs, loss_sum, count = [], torch.zeros((), device=runtime.device), 0
+    for images, targets in loader:
+        images = to_model_input(images, runtime.device, mean, std, runtime.channels_last)
+        with runtime.autocast():
+            if loss_fn is not None:
+                logits = model(images).float()
+                loss_sum += loss_fn(logits, targets.to(runtime.device, non_blocking=True)) * len(images)
+                probs = torch.sigmoid(logits) if tta == "none" else tta_probabilities(model, images, tta)
+            else:
+                probs = tta_probabilities(model, images, tta)
+        outputs.append(probs.float().cpu())
+        count += len(images)
+    probs = torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32)
+    return probs, (loss_sum.item() / count if loss_fn is not None and count else None)
+
+
+def predict_ids(model: torch.nn.Module, data: CompetitionData, split: str, ids: Sequence[str], size: int,
+                runtime: Runtime, mean, std, tta: str = "d4", batch_size: int = 32,
+                workers: int | None = None) -> np.ndarray:
+    """Probabilities for `ids` of `split` ('train' for out-of-fold, 'test'), read through `open_store`."""
+    store = open_store(data, split, size, list(ids))
+    loader = make_loader(ImageDataset(store), batch_size, workers=available_cores() if workers is None else workers,
+                         pin_memory=runtime.pin_memory)
+    return predict_batches(model, loader, runtime, mean, std, tta)[0]
+
+
+def probability_frame(ids: Sequence[str], probs: np.ndarray, spec: CompetitionSpec) -> pd.DataFrame:
+    frame = pd.DataFrame(np.asarray(probs, dtype=np.float64), columns=list(spec.classes))
+    frame.insert(0, spec.id_column, list(ids))
+    return frame
+
+
+def write_predictions(model, data: CompetitionData, out_dir: Path, oof_ids: Sequence[str] | None, settings,
+                      runtime: Runtime, tta: str | None = None, splits: Sequence[str] = SPLITS,
+                      batch_size: int | None = None, workers: int | None = None, log=print) -> dict[str, Path]:
+    """Write `oof.csv` (the fold's validation Ids) and `test.csv` (every test Id) into `out_dir`."""
+    tta = tta or settings.tta
+    batch_size = batch_size or settings.batch_size
+    workers = settings.workers if workers is None else workers
+    written = {}
+    for split in splits:
+        ids = oof_ids if split == "oof" else data.test_ids()
+        probs = predict_ids(model, data, "train" if split == "oof" else "test", ids, settings.size, runtime,
+                            settings.mean, settings.std, tta, batch_size, workers)
+        if runtime.is_main:
+            written[split] = io.write_csv(probability_frame(ids, probs, data.spec), Path(out_dir) / f"{split}.csv")
+            log(f"wrote {written[split]} ({len(ids)} Ids, TTA {tta})")
+    return written
+
+
+def load_run(run_dir: str | os.PathLike, checkpoint: str = "best.pt", device: torch.device | str = "cpu"):
+    """(model with the checkpoint's weights, its Settings, its spec) from a run folder."""
+    from kit.checkpoint import load_checkpoint
+    from kit.settings import Settings
+    from kit.spec import spec_from_dict
+    from kit.train import build_model
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise KitError(f"{run_dir}: run folder not found")
+    payload = load_checkpoint(run_dir / checkpoint)
+    if "settings" not in payload or "spec" not in payload:
+        raise KitError(f"{run_dir / checkpoint}: checkpoint has no settings; not written by kit train")
+    settings = Settings(payload["settings"])
+    spec = spec_from_dict(payload["spec"], run_dir / checkpoint)
+    model, _ = build_model(settings.replace(pretrained="none"), spec)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as err:
+        reason = str(err).splitlines()[0]
+        raise KitError(f"{run_dir / checkpoint}: weights do not fit {settings.model} ({reason})") from None
+    return model, settings, spec
+
+
+def predict_run(run_dir: str | os.PathLike, data: CompetitionData | str | os.PathLike | None = None,
+                tta: str | None = None,
+                splits: Sequence[str] = SPLITS, out_dir: str | os.PathLike | None = None, device: str = "auto",
+                batch_size: int | None = None, workers: int | None = None, checkpoint: str = "best.pt",
+                log=print) -> dict[str, Path]:
+    """Redo a run's predictions from its checkpoint: new TTA, new data folder (test Ids from its sample
+    submission), without training. `data`: a CompetitionData, a folder (read with the run's own spec), or None
+    for the folder named in the run's config.yaml. The out-of-fold Ids are the run's `oof.csv` Ids, else its fold
+    in folds.csv. Writes into `out_dir` (default: the run folder)."""
+    from kit.folds import read_folds
+
+    run_dir = Path(run_dir)
+    runtime = make_runtime(device, "auto")
+    model, settings, spec = load_run(run_dir, checkpoint)
+    if data is None:
+        import yaml
+
+        config = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").is_file() else {}
+        if not config.get("data"):
+            raise KitError(f"{run_dir}: no config.yaml naming the data folder; give --data")
+        data = CompetitionData(Path(config["data"]), spec)
+    elif not isinstance(data, CompetitionData):
+        data = CompetitionData(Path(data), spec)
+    elif data.spec.classes != spec.classes or data.spec.channels != spec.channels:
+        raise KitError(f"{run_dir}: trained for {spec.num_classes} classes / {spec.num_channels} channels, "
+                       f"the config describes {data.spec.num_classes} / {data.spec.num_channels}")
+    data.check_root()
+    oof_ids = None
+    if "oof" in splits:
+        oof_path = run_dir / "oof.csv"
+        if oof_path.is_file():
+            oof_ids = pd.read_csv(oof_path, usecols=[spec.id_column], dtype=str)[spec.id_column].tolist()
+        else:
+            folds = read_folds(settings.folds)
+            oof_ids = folds.loc[folds["fold"] == settings.fold, "Id"].tolist()
+    model = runtime.prepare(model)
+    log(f"{run_dir}: {settings.model} fold {settings.fold}, {checkpoint}, {runtime.describe()}")
+    return write_predictions(model, data, Path(out_dir or run_dir), oof_ids, settings, runtime, tta, splits,
+                             batch_size, workers, log)

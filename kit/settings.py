@@ -1,0 +1,256 @@
+"""The settings of one training run: defaults, then the config's `train:` section, then command-line options.
+
+One table (`FIELDS`) names every knob with its default, type and help; the `kit train` options are generated
+from it, and the fully resolved settings are saved beside each run as `config.yaml`.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from kit.errors import KitError
+
+DEFAULT_AUGMENT = [
+    {"name": "HorizontalFlip", "p": 0.5},
+    {"name": "VerticalFlip", "p": 0.5},
+    {"name": "RandomRotate90", "p": 0.5},
+    {"name": "Affine", "translate_percent": [-0.0625, 0.0625], "scale": [0.9, 1.1], "rotate": [-30, 30], "p": 0.5},
+    {"name": "RandomBrightnessContrast", "brightness_limit": 0.1, "contrast_limit": 0.1, "p": 0.5},
+]
+LOSSES = ("bce", "focal", "soft_f1")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    default: Any
+    type: type | None  # int, float, str, bool; None: structured (config file only)
+    help: str
+    choices: tuple[str, ...] | None = None
+    nullable: bool = False
+
+
+FIELDS = (
+    Field("model", "resnet34", str, "timm model name, or smp:<encoder> for a segmentation-models-pytorch encoder."),
+    Field("fold", 0, int, "Fold of folds.csv to validate on."),
+    Field("name", None, str, "Run folder name under --runs (default: the model name).", nullable=True),
+    Field("runs", "runs", str, "Folder that holds the runs: <runs>/<name>/fold<k>/."),
+    Field("folds", "folds/folds.csv", str, "The folds file written by `kit folds`."),
+    Field("seed", 42, int, "Random seed; the same seed gives the same run on CPU."),
+    Field("size", 512, int, "Image side (px) that images are resized to for training and prediction."),
+    Field("crop", None, int, "Train on random crops of this side from the --size image (prediction sees the whole "
+          "image).", nullable=True),
+    Field("epochs", 20, int, "Number of epochs."),
+    Field("batch_size", 32, int, "Images per batch."),
+    Field("accumulate", 1, int, "Batches per optimizer step (gradient accumulation)."),
+    Field("lr", 1e-3, float, "Peak learning rate of the head (and of the backbone unless --backbone-lr)."),
+    Field("backbone_lr", None, float, "Peak learning rate of the backbone once unfrozen.", nullable=True),
+    Field("weight_decay", 1e-2, float, "AdamW weight decay (not applied to biases and norm layers)."),
+    Field("schedule", "onecycle", str, "Learning-rate schedule, stepped every optimizer step.",
+          ("onecycle", "cosine", "constant")),
+    Field("warmup", 0.1, float, "Share of the steps spent warming up (one-cycle: rising to the peak)."),
+    Field("freeze_epochs", 0, int, "Train only the head for this many epochs, then every layer."),
+    Field("loss", "bce", str, "Loss: bce, focal, soft_f1, or a weighted sum such as 'bce+0.5*soft_f1'."),
+    Field("focal_gamma", 2.0, float, "Focusing parameter of the focal loss."),
+    Field("pos_weight", "none", str, "Per-class positive weights: auto = (negatives/positives), clipped.",
+          ("none", "auto")),
+    Field("pos_weight_max", 10.0, float, "Upper clip of the automatic positive weights."),
+    Field("sampler", "none", str, "balanced: oversample images holding rare classes.", ("none", "balanced")),
+    Field("sampler_power", 0.5, float, "Balanced sampler: an image's weight is (1/frequency of its rarest class)^p."),
+    Field("augment", DEFAULT_AUGMENT, None, "albumentations transforms as data: [{name: ..., param: ...}]; "
+          "'none' for none."),
+    Field("tta", "d4", str, "Test-time augmentation of the predictions: none (1 view), flip (4), d4 (8).",
+          ("none", "flip", "d4")),
+    Field("ema", 0.0, float, "Decay of an exponential moving average of the weights (0: off), used to validate "
+          "and predict."),
+    Field("clip_grad", 0.0, float, "Clip the gradient norm to this value (0: off)."),
+    Field("amp", "auto", str, "Mixed precision: auto = bf16 on CUDA where supported, else fp16; off on CPU.",
+          ("auto", "bf16", "fp16", "off")),
+    Field("device", "auto", str, "auto (cuda, then mps, then cpu), or a torch device such as cuda:1."),
+    Field("workers", None, int, "DataLoader worker processes (default: the cores available).", nullable=True),
+    Field("patience", 0, int, "Stop after this many epochs without a better --monitor value (0: never)."),
+    Field("monitor", "val_f1_tuned", str, "What decides the best checkpoint.", ("val_f1_tuned", "val_f1", "val_loss")),
+    Field("pretrained", "auto", str, "Weights: a file (timm/torch/safetensors), none (random), or auto (timm's "
+          "local cache if it holds them, else random; never the network). A file applies to every --model; give "
+          "per-model files in the config's models: entries."),
+    Field("pool", "catavgmax", str, "Head pooling (timm names): catavgmax = average and max concatenated.",
+          ("catavgmax", "avgmax", "avg", "max")),
+    Field("dropout", 0.25, float, "Dropout before the head's linear layer."),
+    Field("prior_bias", True, bool, "Start the head's biases at the log-odds of each class's frequency."),
+    Field("mean", None, None, "Per-channel normalisation mean (0..1); default: measured on training images.",
+          nullable=True),
+    Field("std", None, None, "Per-channel normalisation std (0..1); default: measured on training images.",
+          nullable=True),
+    Field("progress", True, bool, "Show a progress bar per epoch."),
+)
+FIELD = {f.name: f for f in FIELDS}
+
+
+@dataclass
+class Settings:
+    """The resolved settings of one run (one model on one fold); attribute access to every FIELDS name."""
+
+    values: dict
+
+    def __getattr__(self, name: str):
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def replace(self, **changes) -> Settings:
+        return Settings(normalise({**self.values, **changes}))
+
+    def to_dict(self) -> dict:
+        return copy.deepcopy(self.values)
+
+    @property
+    def run_name(self) -> str:
+        return self.name or re.sub(r"[^A-Za-z0-9._-]+", "-", self.model)
+
+    @property
+    def head_lr(self) -> float:
+        return self.lr
+
+    @property
+    def body_lr(self) -> float:
+        return self.lr if self.backbone_lr is None else self.backbone_lr
+
+
+def parse_loss(value, source: str = "loss") -> dict[str, float]:
+    """'bce', 'bce+0.5*soft_f1' or {bce: 1, soft_f1: 0.5} -> {name: weight}."""
+    if isinstance(value, dict):
+        terms = {str(k): v for k, v in value.items()}
+    elif isinstance(value, str):
+        terms = {}
+        for part in value.replace(" ", "").split("+"):
+            weight, _, name = part.rpartition("*")
+            terms[name] = weight or 1.0
+    else:
+        raise KitError(f"{source}: expected a loss name, a sum such as 'bce+0.5*soft_f1', or a mapping")
+    result = {}
+    for name, weight in terms.items():
+        if name not in LOSSES:
+            raise KitError(f"{source}: unknown loss {name!r}; known: {', '.join(LOSSES)}")
+        try:
+            result[name] = float(weight)
+        except (TypeError, ValueError):
+            raise KitError(f"{source}: weight of {name} is not a number: {weight!r}") from None
+    if not result or all(w == 0 for w in result.values()):
+        raise KitError(f"{source}: no loss term with a non-zero weight")
+    return result
+
+
+def _coerce(field: Field, value, source: str):
+    where = f"{source}: {field.name}"
+    if value is None:
+        if field.nullable or field.default is None:
+            return None
+        raise KitError(f"{where}: must not be empty")
+    if field.name == "loss":
+        return parse_loss(value, where)
+    if field.name == "augment":
+        if value in ("none", [], False):
+            return []
+        if value == "default":
+            return copy.deepcopy(DEFAULT_AUGMENT)
+        if not isinstance(value, list) or not all(isinstance(item, dict) and "name" in item for item in value):
+            raise KitError(f"{where}: expected a list of {{name: Transform, param: value}} entries, or 'none'")
+        return copy.deepcopy(value)
+    if field.name in ("mean", "std"):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (int, float)) for v in value):
+            raise KitError(f"{where}: expected a list of numbers, one per channel")
+        return [float(v) for v in value]
+    if field.type is bool:
+        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            return value.lower() in ("true", "yes", "on", "1")
+        if not isinstance(value, bool):
+            raise KitError(f"{where}: expected true or false, got {value!r}")
+        return value
+    try:
+        if field.type is int and (isinstance(value, bool) or float(value) != int(float(value))):
+            raise ValueError
+        value = field.type(value) if field.type is not int else int(float(value))
+    except (TypeError, ValueError):
+        raise KitError(f"{where}: expected {field.type.__name__}, got {value!r}") from None
+    if field.choices and value not in field.choices:
+        raise KitError(f"{where}: {value!r} is not one of {', '.join(field.choices)}")
+    return value
+
+
+def normalise(values: dict, source: str = "settings", check: bool = True) -> dict:
+    """Defaults plus `values`, each coerced to its field's type; unknown names and bad values are errors."""
+    unknown = sorted(set(values) - set(FIELD))
+    if unknown:
+        raise KitError(f"{source}: unknown train setting(s) {', '.join(unknown)}; known: {', '.join(FIELD)}")
+    result = {f.name: copy.deepcopy(f.default) for f in FIELDS}
+    result["loss"] = parse_loss(result["loss"])
+    for name, value in values.items():
+        result[name] = _coerce(FIELD[name], value, source)
+    if check:
+        _check(result, source)
+    return result
+
+
+def _check(result: dict, source: str) -> None:
+    for name in ("epochs", "batch_size", "accumulate", "size"):
+        if result[name] < 1:
+            raise KitError(f"{source}: {name} must be at least 1, got {result[name]}")
+    if result["crop"] is not None and not 0 < result["crop"] <= result["size"]:
+        raise KitError(f"{source}: crop must be between 1 and size ({result['size']}), got {result['crop']}")
+    if not 0 <= result["ema"] < 1:
+        raise KitError(f"{source}: ema must be in [0, 1), got {result['ema']}")
+    if result["freeze_epochs"] < 0 or 0 < result["epochs"] <= result["freeze_epochs"]:
+        raise KitError(f"{source}: freeze_epochs must be in 0..epochs-1 ({result['epochs'] - 1}), "
+                       f"got {result['freeze_epochs']}")
+    if result["patience"] < 0 or result["workers"] is not None and result["workers"] < 0:
+        raise KitError(f"{source}: patience and workers must not be negative")
+
+
+def model_entries(section: dict, source: str) -> list[dict]:
+    """The config's `models:` list (names, or {name: ..., setting: value} for per-model settings) or `model:`."""
+    entries = section.get("models")
+    if entries is None:
+        return [{"model": section["model"]}] if section.get("model") else []
+    if not isinstance(entries, list):
+        raise KitError(f"{source}: train.models must be a list of model names or {{name: ...}} mappings")
+    result = []
+    for entry in entries:
+        if isinstance(entry, str):
+            result.append({"model": entry})
+        elif isinstance(entry, dict) and "name" in entry:
+            result.append({"model": entry["name"], **{k: v for k, v in entry.items() if k != "name"}})
+        else:
+            raise KitError(f"{source}: train.models entry {entry!r} needs a name")
+    return result
+
+
+def resolve_settings(section: dict | None = None, options: dict | None = None, models: list[str] | None = None,
+                     source: str = "kit.yaml") -> list[Settings]:
+    """One Settings per model: defaults, then the config's `train:` section (and that model's own entry in
+    `models:`), then `options` (command-line values; None means not given). `models` (from --model) replaces
+    the config's list; a name given there still picks up its per-model entry from the config."""
+    section = dict(section or {})
+    entries = model_entries(section, source)
+    base = {k: v for k, v in section.items() if k not in ("models", "model")}
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    if models:
+        by_name = {e["model"]: e for e in entries}
+        entries = [by_name.get(name, {"model": name}) for name in models]
+    if not entries:
+        entries = [{}]
+    runs = []
+    for entry in entries:
+        merged = {**base, **entry}
+        normalise(merged, f"{source}: train", check=False)  # errors in the config name the config file
+        runs.append(Settings(normalise({**merged, **options}, "options" if options else f"{source}: train")))
+    return runs
+
+
+def run_config(settings: Settings, spec, data_root) -> dict:
+    """What `config.yaml` holds: a config file that reproduces this run (`kit train --config config.yaml`)."""
+    from pathlib import Path
+
+    return {"competition": spec.to_dict(), "data": str(Path(data_root).resolve()), "train": settings.to_dict()}

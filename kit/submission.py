@@ -1,0 +1,54 @@
+"""The submission format, and the one validator that `kit blend` and `kit submit` both use."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kit.data import matrix_to_targets, read_sample_ids
+from kit.errors import KitError
+from kit.spec import CompetitionSpec
+
+
+def submission_frame(ids: list[str], predicted: np.ndarray, spec: CompetitionSpec) -> pd.DataFrame:
+    """Ids and an N x C 0/1 matrix -> the `Id,Predicted` frame, labels space-separated and sorted."""
+    return pd.DataFrame({spec.id_column: list(ids), spec.prediction_column: matrix_to_targets(predicted)})
+
+
+def validate_submission(path: str | os.PathLike, sample_submission: str | os.PathLike, spec: CompetitionSpec) -> int:
+    """Check a submission file against `sample_submission.csv` and the spec; return its row count.
+
+    Checks the columns, that every sample Id appears exactly once (and no other Id), and that every label
+    is an integer class index in range, written once. Raises KitError naming the file, line and Id.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise KitError(f"{path}: file not found")
+    expected = read_sample_ids(sample_submission, spec)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise KitError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
+    columns = [spec.id_column, spec.prediction_column]
+    if list(frame.columns) != columns:
+        raise KitError(f"{path}: line 1: expected columns {','.join(columns)}, found {','.join(map(str, frame.columns))}")
+    expected_set = set(expected)
+    seen: set[str] = set()
+    for row, (sample_id, predicted) in enumerate(zip(frame[spec.id_column], frame[spec.prediction_column]), start=2):
+        if sample_id not in expected_set:
+            raise KitError(f"{path}: line {row}: Id {sample_id} is not in {Path(sample_submission).name}")
+        if sample_id in seen:
+            raise KitError(f"{path}: line {row}: Id {sample_id} appears twice")
+        seen.add(sample_id)
+        labels = predicted.split()
+        for label in labels:
+            if not label.isdigit() or int(label) >= spec.num_classes:
+                raise KitError(f"{path}: line {row}: Id {sample_id}: label {label!r} is not a class index 0..{spec.num_classes - 1}")
+        if len(set(labels)) != len(labels):
+            raise KitError(f"{path}: line {row}: Id {sample_id}: a label is repeated in {predicted!r}")
+    missing = [sample_id for sample_id in expected if sample_id not in seen]
+    if missing:
+        raise KitError(f"{path}: {len(missing)} Id(s) of {Path(sample_submission).name} missing, first {missing[0]}")
+    return len(frame)

@@ -1,0 +1,411 @@
+"""`kit train`: one model on one fold -> runs/<name>/fold<k>/ (history.csv, last.pt, best.pt, oof.csv, test.csv,
+config.yaml).
+
+`train_fold(settings, data)` is the whole run; `train_one_epoch` is the loop. Everything hardware- or
+process-specific goes through a `kit.device.Runtime`, so a DDP layer passes its own.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from kit import io
+from kit.augment import build_transform
+from kit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from kit.data import CompetitionData, ImageStore, labels_to_matrix, open_store
+from kit.device import Runtime, available_cores, make_runtime
+from kit.errors import KitError
+from kit.folds import read_folds
+from kit.loader import ImageDataset, make_loader, to_model_input
+from kit.losses import make_loss
+from kit.metrics import best_thresholds, macro_f1
+from kit.models import Classifier, create_model
+from kit.predict import predict_batches, write_predictions
+from kit.sampler import balanced_weights
+from kit.settings import Settings, run_config
+
+HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "val_loss", "val_f1", "val_f1_tuned", "seconds"]
+STATS_IMAGES = 256  # training images read to measure the per-channel mean and std
+CHECK_EVERY = 10  # steps between reads of the running loss (each read waits for the GPU)
+
+
+@dataclass
+class FoldSplit:
+    train_ids: list[str]
+    train_targets: np.ndarray
+    val_ids: list[str]
+    val_targets: np.ndarray
+
+
+@dataclass
+class FoldResult:
+    out_dir: Path
+    best_epoch: int
+    best_score: float
+    history: pd.DataFrame
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+class NonFiniteLoss(KitError):
+    pass
+
+
+# ---------------------------------------------------------------- data
+
+
+def fold_split(data: CompetitionData, folds_path, fold: int) -> FoldSplit:
+    labels = data.train_labels()
+    folds = read_folds(folds_path, labels["Id"].tolist())
+    available = sorted(int(f) for f in folds["fold"].unique())
+    if fold not in available:
+        raise KitError(f"{folds_path}: no fold {fold} (it has folds {', '.join(map(str, available))})")
+    fold_of = labels["Id"].map(dict(zip(folds["Id"], folds["fold"]))).to_numpy()
+    matrix = labels_to_matrix(labels["labels"].tolist(), data.spec.num_classes)
+    is_val = fold_of == fold
+    ids = labels["Id"].to_numpy()
+    return FoldSplit(ids[~is_val].tolist(), matrix[~is_val], ids[is_val].tolist(), matrix[is_val])
+
+
+def fold_numbers(value: str | int, folds_path) -> list[int]:
+    """'all' -> every fold of folds.csv; otherwise the one fold number."""
+    if str(value) != "all":
+        try:
+            return [int(value)]
+        except ValueError:
+            raise KitError(f"--fold {value!r}: expected a fold number or 'all'") from None
+    return sorted(int(f) for f in read_folds(folds_path)["fold"].unique())
+
+
+def channel_stats(store: ImageStore, limit: int = STATS_IMAGES) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std (0..1) over up to `limit` images spread evenly over the store."""
+    picks = np.unique(np.linspace(0, len(store) - 1, min(limit, len(store))).astype(int))
+    total = total_sq = None
+    pixels = 0
+    for index in picks:
+        image = store.read(int(index)).astype(np.float64) / 255.0
+        flat = image.reshape(-1, image.shape[-1])
+        total = flat.sum(0) if total is None else total + flat.sum(0)
+        total_sq = (flat**2).sum(0) if total_sq is None else total_sq + (flat**2).sum(0)
+        pixels += len(flat)
+    mean = total / pixels
+    std = np.sqrt(np.maximum(total_sq / pixels - mean**2, 1e-6))
+    return [round(float(v), 5) for v in mean], [round(float(v), 5) for v in std]
+
+
+# ---------------------------------------------------------------- model and optimisation
+
+
+def build_model(settings: Settings, spec) -> tuple[Classifier, str]:
+    """The run's model, initialised from the run's seed (so the same settings give the same start)."""
+    torch.manual_seed(settings.seed)
+    return create_model(settings.model, spec.num_channels, spec.num_classes, settings.pretrained,
+                        settings.pool, settings.dropout, img_size=settings.crop or settings.size)
+
+
+def set_prior_bias(model: Classifier, targets: np.ndarray) -> None:
+    """Start each class's logit at the log-odds of its frequency, so rare classes begin near their prior."""
+    p = np.clip(np.asarray(targets, dtype=np.float64).mean(axis=0), 1e-4, 1 - 1e-4)
+    with torch.no_grad():
+        model.head.fc.bias.copy_(torch.as_tensor(np.log(p / (1 - p)), dtype=model.head.fc.bias.dtype))
+
+
+def param_groups(model: Classifier, settings: Settings) -> list[dict]:
+    """Backbone and head groups (each split by timm into decay / no decay), tagged with their role."""
+    from timm.optim import param_groups_weight_decay
+
+    groups = []
+    for role, module, lr in (("backbone", model.backbone, settings.body_lr), ("head", model.head, settings.head_lr)):
+        for group in param_groups_weight_decay(module, settings.weight_decay):
+            groups.append({**group, "lr": lr, "role": role})
+    return groups
+
+
+def lr_factor(step: int, total: int, schedule: str, warmup: float) -> float:
+    """Share of the peak learning rate at optimizer step `step` of `total`.
+
+    onecycle: cosine rise from 1/25 of the peak over the warm-up share, then cosine fall to 1/25e4 (as
+    torch's OneCycleLR); cosine: linear warm-up then cosine to 1%; constant: 1.
+    Hand-written because the backbone's schedule starts only when it is unfrozen, which torch's one-cycle
+    scheduler cannot express per parameter group.
+    """
+    if schedule == "constant" or total <= 0:
+        return 1.0
+    t = min(step / total, 1.0)
+    if schedule == "onecycle":
+        start, end = 1 / 25, 1 / 25e4
+        if warmup > 0 and t < warmup:
+            return start + (1 - start) * 0.5 * (1 - math.cos(math.pi * t / warmup))
+        fall = (t - warmup) / max(1e-12, 1 - warmup)
+        return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * fall))
+    warm_steps = warmup * total
+    if step < warm_steps:
+        return (step + 1) / (warm_steps + 1)
+    fall = (step - warm_steps) / max(1e-12, total - warm_steps)
+    return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(fall, 1.0)))
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, settings: Settings, steps_per_epoch: int):
+    total = settings.epochs * steps_per_epoch
+    frozen = settings.freeze_epochs * steps_per_epoch
+
+    def head(step):
+        return lr_factor(step, total, settings.schedule, settings.warmup)
+
+    def backbone(step):
+        return 0.0 if step < frozen else lr_factor(step - frozen, total - frozen, settings.schedule, settings.warmup)
+
+    lambdas = [backbone if group["role"] == "backbone" else head for group in optimizer.param_groups]
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
+
+
+def set_frozen(model: Classifier, frozen: bool) -> None:
+    """Freeze the backbone (no gradients); `train_one_epoch` also keeps it in eval mode so its norm
+    statistics stay as they are."""
+    for param in model.backbone.parameters():
+        param.requires_grad_(not frozen)
+
+
+def seed_epoch(seed: int, epoch: int, generator: torch.Generator, transform) -> None:
+    """Each epoch's shuffling and augmentation depend only on (seed, epoch): resumed runs replay them exactly."""
+    epoch_seed = (seed * 1_000_003 + epoch) % 2**63
+    generator.manual_seed(epoch_seed)
+    if transform is not None:
+        transform.set_random_seed(epoch_seed % 2**32)
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def train_one_epoch(model: Classifier, loader, optimizer, scheduler, loss_fn, runtime: Runtime, scaler,
+                    mean, std, accumulate: int = 1, clip_grad: float = 0.0, ema=None, frozen: bool = False,
+                    wrapped: torch.nn.Module | None = None, desc: str = "", progress: bool = True) -> float:
+    """One pass over `loader`; returns the mean training loss. `model` is the bare model, `wrapped` what the
+    step calls (DDP's wrapper, or the model itself). A non-finite loss raises NonFiniteLoss."""
+    wrapped = wrapped or model
+    model.train()
+    if frozen:
+        model.backbone.eval()
+    steps = len(loader)
+    total, count = torch.zeros((), device=runtime.device), 0
+    optimizer.zero_grad(set_to_none=True)
+    bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not (progress and runtime.is_main))
+    for i, (images, targets) in enumerate(bar):
+        images = to_model_input(images, runtime.device, mean, std, runtime.channels_last)
+        targets = targets.to(runtime.device, non_blocking=True)
+        step_now = (i + 1) % accumulate == 0 or i + 1 == steps
+        with runtime.no_sync(wrapped, sync=step_now):
+            with runtime.autocast():
+                logits = wrapped(images)
+            loss = loss_fn(logits, targets)
+            scaler.scale(loss / accumulate).backward()
+        if step_now:
+            if clip_grad:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            if ema is not None:
+                ema.update(model)
+        total += loss.detach() * len(images)
+        count += len(images)
+        if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps:
+            running = (total / count).item()
+            if not math.isfinite(running):
+                raise NonFiniteLoss(f"{desc}: the training loss became {running} by step {i + 1}")
+            bar.set_postfix(loss=f"{running:.4f}")
+    return runtime.reduce_mean((total / max(count, 1)).item())
+
+
+def _better(value: float, best: float | None, monitor: str) -> bool:
+    if best is None:
+        return math.isfinite(value)
+    return value < best if monitor == "val_loss" else value > best
+
+
+def _current_lr(optimizer, role: str = "head") -> float:
+    return next(g["lr"] for g in optimizer.param_groups if g["role"] == role)
+
+
+@dataclass
+class Loaders:
+    train: torch.utils.data.DataLoader
+    val: torch.utils.data.DataLoader
+    generator: torch.Generator  # drives shuffling (or the balanced sampler) and the workers' seeds
+    transform: object | None  # the albumentations pipeline, reseeded every epoch
+    sampler: torch.utils.data.Sampler | None
+
+
+def make_loaders(settings: Settings, split: FoldSplit, train_store: ImageStore, val_store: ImageStore,
+                 runtime: Runtime) -> Loaders:
+    transform = build_transform(settings.augment, settings.crop, seed=settings.seed, source="train.augment")
+    generator = torch.Generator()
+    weights = balanced_weights(split.train_targets, settings.sampler_power) if settings.sampler == "balanced" else None
+    train_set = ImageDataset(train_store, split.train_targets, transform)
+    sampler = runtime.train_sampler(len(train_set), weights, generator)
+    workers = available_cores() if settings.workers is None else settings.workers
+    train = make_loader(train_set, settings.batch_size, shuffle=True, sampler=sampler, workers=workers,
+                        pin_memory=runtime.pin_memory, drop_last=len(train_set) > settings.batch_size,
+                        generator=generator)
+    val = make_loader(ImageDataset(val_store, split.val_targets), settings.batch_size, workers=workers,
+                      pin_memory=runtime.pin_memory)
+    return Loaders(train, val, generator, transform, sampler)
+
+
+def run_dir(settings: Settings) -> Path:
+    return Path(settings.runs) / settings.run_name / f"fold{settings.fold}"
+
+
+def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | None = None, resume: bool = False,
+               runtime: Runtime | None = None, log: Callable[[str], None] = print,
+               on_epoch_end: Callable[[int, Classifier, dict], None] | None = None) -> FoldResult:
+    """Train `settings.model` on fold `settings.fold`, then write TTA predictions; see the module docstring.
+
+    resume: continue from `out_dir/last.pt` if it exists (a run that already finished only predicts again).
+    on_epoch_end(epoch, model, history_row) is called after each epoch's checkpoint is written.
+    """
+    spec = data.spec
+    out_dir = Path(out_dir) if out_dir is not None else run_dir(settings)
+    split = fold_split(data, settings.folds, settings.fold)
+    data.test_ids()  # a missing or broken sample submission fails now, not after training
+    runtime = runtime or make_runtime(settings.device, settings.amp)
+    say = log if runtime.is_main else (lambda _message: None)
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+
+    checkpoint = None
+    if resume and last_path.is_file():
+        checkpoint = load_checkpoint(last_path)
+        changed = sorted(k for k, v in checkpoint.get("settings", {}).items()
+                         if k not in ("mean", "std", "progress", "workers", "device") and settings.values.get(k) != v)
+        if changed:
+            say(f"warning: settings differ from {last_path}: {', '.join(changed)} (using the new values)")
+    elif resume:
+        say(f"{last_path} not found: starting from the first epoch")
+
+    model, note = build_model(settings.replace(pretrained="none") if checkpoint else settings, spec)
+    train_store = open_store(data, "train", settings.size, split.train_ids)
+    val_store = open_store(data, "train", settings.size, split.val_ids)
+    if checkpoint:
+        mean, std = checkpoint["settings"]["mean"], checkpoint["settings"]["std"]
+        note = f"resuming from {last_path} (epoch {checkpoint['epoch']})"
+    elif settings.mean is not None and settings.std is not None:
+        mean, std = settings.mean, settings.std
+    else:
+        mean, std = channel_stats(train_store)
+    if len(mean) != spec.num_channels or len(std) != spec.num_channels:
+        raise KitError(f"mean/std have {len(mean)}/{len(std)} values for {spec.num_channels} channels")
+    settings = settings.replace(mean=mean, std=std)
+    if settings.prior_bias and not checkpoint:
+        set_prior_bias(model, split.train_targets)
+    say(f"{settings.model} fold {settings.fold}: {len(split.train_ids)} train / {len(split.val_ids)} val images, "
+        f"{settings.size}px ({train_store.description}), {runtime.describe()}; {note}")
+
+    model = runtime.prepare(model)
+    wrapped = runtime.wrap(model)
+    loaders = make_loaders(settings, split, train_store, val_store, runtime)
+    steps_per_epoch = math.ceil(len(loaders.train) / settings.accumulate)
+
+    optimizer = torch.optim.AdamW(param_groups(model, settings), lr=settings.lr)
+    scheduler = make_scheduler(optimizer, settings, steps_per_epoch)
+    scaler = runtime.grad_scaler()
+    ema = None
+    if settings.ema:
+        from timm.utils import ModelEmaV3
+
+        ema = ModelEmaV3(model, decay=settings.ema)
+    loss_fn = make_loss(settings.loss, split.train_targets, settings.pos_weight, settings.focal_gamma,
+                        settings.pos_weight_max).to(runtime.device)
+
+    state = {"epoch": 0, "best": None, "best_epoch": 0, "bad_epochs": 0, "stopped": False, "history": []}
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler,
+             "ema": ema.module if ema is not None else None}
+    if checkpoint:
+        for name, part in parts.items():
+            if part is not None and checkpoint.get(name) is not None:
+                part.load_state_dict(checkpoint[name])
+        state.update({k: checkpoint[k] for k in state})
+        set_rng_state(checkpoint["rng"], loaders.generator)
+    else:
+        best_path.unlink(missing_ok=True)  # a best.pt of an earlier run must not stand in for this one's
+    if runtime.is_main:
+        io.write_yaml(out_dir / "config.yaml", run_config(settings, spec, data.root))
+
+    while state["epoch"] < settings.epochs and not state["stopped"]:
+        epoch = state["epoch"]
+        started = time.perf_counter()
+        seed_epoch(settings.seed, epoch, loaders.generator, loaders.transform)
+        frozen = epoch < settings.freeze_epochs
+        set_frozen(model, frozen)
+        runtime.set_epoch(loaders.sampler, epoch)
+        desc = f"{settings.run_name} fold{settings.fold} epoch {epoch + 1}/{settings.epochs}"
+        try:
+            train_loss = train_one_epoch(model, loaders.train, optimizer, scheduler, loss_fn, runtime, scaler, mean,
+                                         std, settings.accumulate, settings.clip_grad, ema, frozen, wrapped, desc,
+                                         settings.progress)
+        except NonFiniteLoss as err:
+            kept = f"{last_path} keeps epoch {epoch}" if epoch else "no checkpoint was written"
+            raise NonFiniteLoss(f"{err}; stopped ({kept}). Try a lower --lr or --clip-grad 1") from None
+        eval_model = ema.module if ema is not None else model
+        probs, val_loss = predict_batches(eval_model, loaders.val, runtime, mean, std, "none", loss_fn)
+        row = {
+            "epoch": epoch + 1, "lr": _current_lr(optimizer), "train_loss": train_loss, "val_loss": val_loss,
+            "val_f1": macro_f1(split.val_targets, probs),
+            "val_f1_tuned": float(best_thresholds(split.val_targets, probs)[1].mean()),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        state["history"].append(row)
+        improved = _better(row[settings.monitor], state["best"], settings.monitor)
+        if improved:
+            state.update(best=row[settings.monitor], best_epoch=epoch + 1, bad_epochs=0)
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch + 1
+        state["stopped"] = bool(settings.patience) and state["bad_epochs"] >= settings.patience
+        if runtime.is_main:
+            meta = {"settings": settings.to_dict(), "spec": spec.to_dict(), "epoch": epoch + 1}
+            if improved:
+                save_checkpoint(best_path, {**meta, "model": eval_model.state_dict(), "metrics": row})
+            states = {name: None if part is None else part.state_dict() for name, part in parts.items()}
+            save_checkpoint(last_path, {**meta, **state, **states, "rng": rng_state(loaders.generator)})
+            io.write_csv(pd.DataFrame(state["history"], columns=HISTORY_COLUMNS), out_dir / "history.csv")
+        say(f"epoch {epoch + 1}/{settings.epochs}  lr {row['lr']:.2e}  train {train_loss:.4f}  val {val_loss:.4f}  "
+            f"f1 {row['val_f1']:.4f}  tuned {row['val_f1_tuned']:.4f}  {row['seconds']:.1f}s"
+            + ("  *best" if improved else "") + ("  (frozen backbone)" if frozen else ""))
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model, row)
+        if state["stopped"]:
+            say(f"early stop: no better {settings.monitor} for {settings.patience} epochs")
+
+    if not best_path.is_file():
+        raise KitError(f"{best_path}: no epoch reached a finite {settings.monitor}; nothing to predict with")
+    best = load_checkpoint(best_path)
+    model.load_state_dict(best["model"])
+    say(f"best epoch {state['best_epoch']} ({settings.monitor} {state['best']:.4f}); "
+        f"predicting with TTA {settings.tta}")
+    files = write_predictions(model, data, out_dir, split.val_ids, settings, runtime, log=say)
+    history = pd.DataFrame(state["history"], columns=HISTORY_COLUMNS)
+    return FoldResult(out_dir, state["best_epoch"], state["best"], history, files)
+
+
+def train_runs(runs: list[Settings], data: CompetitionData, fold: str | int | None = None, resume: bool = False,
+               log: Callable[[str], None] = print) -> list[FoldResult]:
+    """Every model of `runs` on `fold` (a number, 'all', or None for each run's own), one after another.
+
+    Model names and the data folder are checked before the first run starts."""
+    from kit.models import check_model_name
+
+    for settings in runs:
+        check_model_name(settings.model)
+    data.check_root()
+    plan = [settings.replace(fold=k) for settings in runs
+            for k in fold_numbers(settings.fold if fold is None else fold, settings.folds)]
+    return [train_fold(settings, data, resume=resume, log=log) for settings in plan]

@@ -1,0 +1,334 @@
+"""A stand-in for the Kaggle API, enough for `kit submit`, `kit submissions` and `kit download`.
+
+Standard library only, on 127.0.0.1. It answers the requests the `kaggle` package (2.x, over kagglesdk)
+makes, as Kaggle does:
+
+  POST /api/v1/security.OAuthService/IntrospectToken             -> {active, username}
+  POST /api/v1/competitions.CompetitionApiService/StartSubmissionUpload -> {token, createUrl}
+  PUT  <createUrl>                                               -> 200 (the file's bytes are kept)
+  POST .../CreateSubmission   {competitionName, blobFileTokens, submissionDescription} -> {message, ref}
+  POST .../ListSubmissions    -> {submissions: [...]} (a submission is scored after `polls_to_score` lists)
+  POST .../DownloadDataFiles  -> 302 to /files/<competition>.zip
+  POST .../DownloadDataFile   {fileName} -> 302 to /files/<fileName>
+  GET  /files/<name>          -> the bytes, with Content-Length and Last-Modified
+
+Errors are JSON `{"code": N, "message": ...}` as Kaggle sends them. `fail(name, 500, "drop", ...)` queues
+faults for the next calls of one method (a status code, or "drop": close the connection without answering).
+Everything it receives is recorded in `requests`. Use it as a context manager; `stop()` shuts it down.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+API_PREFIX = "/api/v1/"
+
+
+@dataclass
+class Received:
+    method: str
+    name: str  # the API method (e.g. "CreateSubmission"), or "upload" / "files"
+    path: str
+    headers: dict
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body or b"{}")
+
+
+@dataclass
+class StandIn:
+    competition: str = "human-protein-atlas-image-classification"
+    files: dict[str, bytes] = field(default_factory=dict)  # the competition's files, by relative path
+    username: str = "tester"
+    key: str = "secret-key"
+    token: str = "secret-token"
+    rules_accepted: bool = True
+    polls_to_score: int = 1
+    score: str = "0.4321"
+    scoring_error: str = ""  # set to make every submission end in ERROR with this description
+    archive: bytes | None = None  # the whole-competition zip; built from `files` when None
+
+    def __post_init__(self):
+        self.requests: list[Received] = []
+        self.faults: dict[str, list] = {}
+        self.uploads: dict[str, bytes] = {}
+        self.submissions: list[dict] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ control
+
+    def start(self) -> StandIn:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = None
+
+    def __enter__(self) -> StandIn:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def fail(self, name: str, *faults) -> None:
+        """Answer the next calls of `name` with these faults, in order: an HTTP status, or "drop"."""
+        with self._lock:
+            self.faults.setdefault(name, []).extend(faults)
+
+    def calls(self, name: str) -> list[Received]:
+        return [r for r in self.requests if r.name == name]
+
+    def zip_bytes(self) -> bytes:
+        if self.archive is not None:
+            return self.archive
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in sorted(self.files.items()):
+                zf.writestr(name, data)
+        return buffer.getvalue()
+
+    # ------------------------------------------------------------ the API
+
+    def authorized(self, headers) -> bool:
+        value = headers.get("Authorization", "")
+        if value == f"Bearer {self.token}":
+            return True
+        expected = base64.b64encode(f"{self.username}:{self.key}".encode()).decode()
+        return value == f"Basic {expected}"
+
+    def api(self, name: str, body: dict, headers) -> tuple[int, dict | None, str | None]:
+        """(status, JSON body, redirect path) for one API call."""
+        if name == "IntrospectToken":
+            active = body.get("token") == self.token
+            return 200, {"active": active, "username": self.username if active else ""}, None
+        if not self.authorized(headers):
+            return 401, {"code": 401, "message": "Unauthenticated"}, None
+        if body.get("competitionName", self.competition) != self.competition:
+            return 404, {"code": 404, "message": f"Competition '{body.get('competitionName')}' not found"}, None
+        if not self.rules_accepted and name in ("StartSubmissionUpload", "CreateSubmission", "DownloadDataFiles",
+                                                "DownloadDataFile"):
+            return 403, {"code": 403, "message": "You must accept this competition's rules first"}, None
+        if name == "StartSubmissionUpload":
+            token = f"blob-{len(self.calls(name))}"
+            return 200, {"token": token, "createUrl": f"{self.url}/upload/{token}"}, None
+        if name == "CreateSubmission":
+            token = body.get("blobFileTokens", "")
+            if token not in self.uploads:
+                return 400, {"code": 400, "message": f"Unknown blob token {token!r}"}, None
+            ref = 1000 + len(self.submissions)
+            self.submissions.append({"ref": ref, "fileName": f"upload-{token}.csv",
+                                     "description": body.get("submissionDescription", ""),
+                                     "date": "2024-01-01T00:00:00.000Z", "status": "PENDING", "polls": 0})
+            return 200, {"message": "Successfully submitted to Human Protein Atlas Image Classification",
+                         "ref": ref}, None
+        if name == "ListSubmissions":
+            items = []
+            for sub in reversed(self.submissions):
+                sub["polls"] += 1
+                if sub["status"] == "PENDING" and sub["polls"] >= self.polls_to_score:
+                    sub["status"] = "ERROR" if self.scoring_error else "COMPLETE"
+                item = {k: v for k, v in sub.items() if k != "polls"}
+                if item["status"] == "COMPLETE":
+                    item.update(publicScore=self.score, privateScore="")
+                if item["status"] == "ERROR":
+                    item["errorDescription"] = self.scoring_error
+                items.append(item)
+            return 200, {"submissions": items[: body.get("pageSize") or 20]}, None
+        if name == "GetSubmissionLimits":
+            return 200, {"numToday": len(self.submissions), "numAllowedNow": 5}, None
+        if name == "DownloadDataFiles":
+            return 302, None, f"/files/{self.competition}.zip"
+        if name == "DownloadDataFile":
+            file_name = body.get("fileName", "")
+            for served in (file_name, f"{file_name}.zip"):  # Kaggle may send a single file zipped
+                if served in self.files:
+                    return 302, None, f"/files/{served}"
+            return 404, {"code": 404, "message": f"File '{file_name}' not found"}, None
+        return 404, {"code": 404, "message": f"unknown method {name}"}, None
+
+    def file_bytes(self, name: str) -> bytes | None:
+        if name == f"{self.competition}.zip":
+            return self.zip_bytes()
+        return self.files.get(name)
+
+
+def _handler(stand_in: StandIn):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # one request per connection: nothing lingers after stop()
+        timeout = 10
+
+        def log_message(self, *args):  # keep test output clean
+            pass
+
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _receive(self, name: str) -> Received | None:
+            """Record the request; None if a queued fault dropped the connection (already answered)."""
+            received = Received(self.command, name, self.path, dict(self.headers), self._body())
+            with stand_in._lock:
+                stand_in.requests.append(received)
+                queue = stand_in.faults.get(name) or []
+                fault = queue.pop(0) if queue else None
+            if fault == "drop":
+                self.close_connection = True
+                return None
+            if fault is not None:
+                self._send(int(fault), {"code": int(fault), "message": f"stand-in fault {fault}"})
+                return None
+            return received
+
+        def _send(self, status: int, payload: dict | None = None, data: bytes | None = None,
+                  headers: dict | None = None) -> None:
+            body = json.dumps(payload).encode() if payload is not None else (data or b"")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json" if payload is not None else "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):
+            if not self.path.startswith(API_PREFIX):
+                self._send(404, {"code": 404, "message": "not found"})
+                return
+            name = self.path.rsplit("/", 1)[-1]
+            received = self._receive(name)
+            if received is None:
+                return
+            try:
+                body = received.json()
+            except ValueError:
+                self._send(400, {"code": 400, "message": "body is not JSON"})
+                return
+            with stand_in._lock:
+                status, payload, redirect = stand_in.api(name, body, self.headers)
+            if redirect is not None:
+                self._send(302, data=b"", headers={"Location": f"{stand_in.url}{redirect}"})
+            else:
+                self._send(status, payload)
+
+        def do_PUT(self):
+            received = self._receive("upload")
+            if received is None:
+                return
+            token = self.path.rsplit("/", 1)[-1]
+            with stand_in._lock:
+                stand_in.uploads[token] = received.body
+            self._send(200, {})
+
+        def do_GET(self):
+            received = self._receive("files")
+            if received is None:
+                return
+            data = stand_in.file_bytes(self.path.removeprefix("/files/"))
+            if data is None:
+                self._send(404, {"code": 404, "message": "no such file"})
+                return
+            self._send(200, data=data, headers={"Last-Modified": formatdate(1_700_000_000, usegmt=True)})
+
+    return Handler
+
+
+if __name__ == "__main__":  # pragma: no cover - a manual check: serve an empty competition until Ctrl-C
+    import time
+
+    with StandIn() as server:
+        print(f"stand-in Kaggle API on {server.url} (Ctrl-C to stop)")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+
+
+# ---------------------------------------------------------------- pytest fixtures (import them in a test module)
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the server itself needs only the standard library
+    pytest = None
+
+if pytest is not None:
+    import os
+
+    PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+
+    def _clean_environment(mp, home):
+        for key in list(os.environ):
+            if key.startswith(("KAGGLE_", "KIT_KAGGLE_")) or key.lower() in PROXY_VARIABLES:
+                mp.delenv(key)
+        mp.setenv("HOME", str(home))
+        mp.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+    @pytest.fixture(scope="session")
+    def kaggle_api_class(tmp_path_factory):
+        """The kit's KaggleApi class. `import kaggle` authenticates at import time: do it once, without credentials."""
+        home = tmp_path_factory.mktemp("kaggle-home")
+        with pytest.MonkeyPatch.context() as mp:
+            _clean_environment(mp, home)
+            from kit.kaggle_client import api_class
+
+            return api_class()
+
+    @pytest.fixture
+    def stand_in():
+        """A stand-in server (not started): configure it, then use the `kaggle` fixture."""
+        return StandIn()
+
+    @pytest.fixture
+    def kaggle(stand_in, kaggle_api_class, monkeypatch, tmp_path):
+        """`stand_in`, running, with the kit pointed at it: KAGGLE_API_ENVIRONMENT=TEST, legacy credentials in
+        KAGGLE_USERNAME/KAGGLE_KEY, an empty HOME, fast retries. The server stops when the test ends.
+
+        kagglesdk maps TEST to http://localhost:7777, a fixed port; the server takes a free port instead and the
+        SDK's table entry for TEST is pointed at it, so parallel test runs cannot collide.
+        """
+        from kagglesdk import kaggle_env
+
+        home = tmp_path / "home"
+        (home / ".kaggle").mkdir(parents=True)
+        _clean_environment(monkeypatch, home)
+        monkeypatch.setattr(kaggle_api_class, "config_dir", str(home / ".kaggle"))
+        monkeypatch.setattr(kaggle_api_class, "config", str(home / ".kaggle" / "kaggle.json"))
+        monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "TEST")
+        monkeypatch.setenv("KAGGLE_USERNAME", stand_in.username)
+        monkeypatch.setenv("KAGGLE_KEY", stand_in.key)
+        monkeypatch.setenv("KIT_KAGGLE_RETRIES", "3")
+        monkeypatch.setenv("KIT_KAGGLE_BACKOFF", "0.001")
+        monkeypatch.setenv("KIT_KAGGLE_POLL", "0.01")
+        with stand_in:
+            monkeypatch.setitem(kaggle_env._env_to_endpoint, kaggle_env.KaggleEnv.TEST, stand_in.url)
+            yield stand_in

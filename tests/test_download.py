@@ -1,0 +1,162 @@
+"""`kit download` end to end through the real kaggle client, against tests/kaggle_server.py."""
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kit.cli import main
+from kit.kaggle_download import MANIFEST, STAGING, member_target, safe_extract
+from kit.spec import HPA
+
+pytest_plugins = ["kaggle_server"]  # the stand-in server's fixtures: kaggle, stand_in
+
+
+@pytest.fixture
+def competition_files(synth_dir):
+    """The synthetic competition's files, by relative path, as the server will send them."""
+    return {path.relative_to(synth_dir).as_posix(): path.read_bytes()
+            for path in sorted(synth_dir.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture
+def stand_in(competition_files):  # overrides kaggle_server's empty competition
+    from kaggle_server import StandIn
+
+    return StandIn(files=competition_files)
+
+
+def download(data, *extra):
+    return CliRunner().invoke(main, ["download", "--data", str(data), *extra])
+
+
+def error_line(result):
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def tree(root: Path) -> dict:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def test_download_unzips_everything_and_checks_it(kaggle, competition_files, tmp_path):
+    data = tmp_path / "data"
+    result = download(data)
+    assert result.exit_code == 0, result.output
+    assert tree(data) == competition_files
+    assert f"downloaded {len(competition_files)} file(s) of {HPA.slug}" in result.output
+    assert "data check: 60 train Ids, 12 test Ids; channel files of 6 Ids present" in result.output
+    assert kaggle.calls("DownloadDataFiles")[0].json() == {"competitionName": HPA.slug}
+    assert not (data / STAGING).exists()  # the archive is removed after extraction
+    recorded = json.loads((data / MANIFEST).read_text())[HPA.slug]["*"]["files"]
+    assert recorded == {name: len(body) for name, body in competition_files.items()}
+
+
+def test_files_present_and_complete_are_skipped(kaggle, competition_files, tmp_path):
+    data = tmp_path / "data"
+    assert download(data).exit_code == 0
+    again = download(data)
+    assert again.exit_code == 0, again.output
+    assert "already present and complete" in again.output
+    assert len(kaggle.calls("DownloadDataFiles")) == 1
+    (data / "train.csv").write_text("Id,Target\n")  # damaged: downloaded again
+    assert download(data).exit_code == 0
+    assert len(kaggle.calls("DownloadDataFiles")) == 2
+    assert (data / "train.csv").read_bytes() == competition_files["train.csv"]
+    assert download(data, "--force").exit_code == 0
+    assert len(kaggle.calls("DownloadDataFiles")) == 3
+
+
+def test_keep_archive(kaggle, tmp_path):
+    data = tmp_path / "data"
+    assert download(data, "--keep-archive").exit_code == 0
+    archive = data / STAGING / f"{HPA.slug}.zip"
+    assert zipfile.is_zipfile(archive)
+
+
+def test_one_file(kaggle, competition_files, tmp_path):
+    data = tmp_path / "data"
+    result = download(data, "--file", "train.csv")
+    assert result.exit_code == 0, result.output
+    assert tree(data) == {"train.csv": competition_files["train.csv"]}
+    assert kaggle.calls("DownloadDataFile")[0].json() == {"competitionName": HPA.slug, "fileName": "train.csv"}
+    assert "warning: data check:" in result.output and "sample_submission.csv: file not found" in result.output
+    assert "already present" in download(data, "--file", "train.csv").output
+    assert len(kaggle.calls("DownloadDataFile")) == 1
+
+
+def test_one_file_sent_zipped(kaggle, competition_files, tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("sample_submission.csv", competition_files["sample_submission.csv"])
+    kaggle.files = {"sample_submission.csv.zip": buffer.getvalue()}
+    data = tmp_path / "data"
+    result = download(data, "--file", "sample_submission.csv")
+    assert result.exit_code == 0, result.output
+    assert tree(data) == {"sample_submission.csv": competition_files["sample_submission.csv"]}
+
+
+def test_an_archive_leaving_the_folder_is_refused(kaggle, tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("train.csv", "Id,Target\n")
+        zf.writestr("../escaped.txt", "gotcha")
+    kaggle.archive = buffer.getvalue()
+    data = tmp_path / "data"
+    line = error_line(download(data))
+    assert "member '../escaped.txt' would be written outside" in line and "refusing" in line
+    assert not (tmp_path / "escaped.txt").exists()
+    assert not (data / "train.csv").exists()  # nothing is extracted from a refused archive
+
+
+def test_an_incomplete_download_fails_the_data_check(kaggle, competition_files, tmp_path):
+    kaggle.files = {name: body for name, body in competition_files.items() if not name.startswith("test/")}
+    line = error_line(download(tmp_path / "data"))
+    assert "test/" in line and "missing (channel red of Id" in line and "incomplete" in line
+
+
+def test_download_errors(kaggle, tmp_path):
+    line = error_line(download(tmp_path / "data", "--competition", "no-such-comp"))
+    assert "competition 'no-such-comp' not found on Kaggle (404)" in line
+    line = error_line(download(tmp_path / "data", "--file", "nope.csv"))
+    assert f"competition '{HPA.slug}' has no file 'nope.csv' (404)" in line
+    kaggle.rules_accepted = False
+    assert "accept the competition's rules" in error_line(download(tmp_path / "data"))
+
+
+def test_download_retries_server_errors(kaggle, competition_files, tmp_path):
+    kaggle.fail("DownloadDataFiles", 500, "drop")
+    result = download(tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    assert len(kaggle.calls("DownloadDataFiles")) == 3
+    assert tree(tmp_path / "data") == competition_files
+    kaggle.fail("DownloadDataFiles", *[502] * 5)
+    line = error_line(download(tmp_path / "data", "--force"))
+    assert "Kaggle answered 502 (server error) 3 time(s)" in line
+
+
+@pytest.mark.parametrize("name, inside", [
+    ("train.csv", True), ("train/a_red.png", True), ("a/../b.csv", True),
+    ("../x", False), ("a/../../x", False), ("/etc/passwd", False), ("..\\x", False), ("C:/x", False), ("", False),
+])
+def test_member_paths(tmp_path, name, inside):
+    assert (member_target(tmp_path, name) is not None) == inside
+
+
+def test_safe_extract_keeps_complete_members(tmp_path):
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("x/one.txt", "1111")
+        zf.writestr("two.txt", "22")
+    root = tmp_path / "out"
+    assert safe_extract(archive, root) == {"x/one.txt": 4, "two.txt": 2}
+    (root / "two.txt").write_text("ab")  # same size: kept as is
+    (root / "x" / "one.txt").write_text("1")  # truncated: written again
+    safe_extract(archive, root)
+    assert (root / "two.txt").read_text() == "ab" and (root / "x" / "one.txt").read_text() == "1111"

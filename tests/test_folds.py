@@ -1,0 +1,125 @@
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from kit.cli import main
+from kit.data import CompetitionData, labels_to_matrix
+from kit.folds import assign_folds, read_folds
+from kit.spec import HPA
+
+
+def run_folds(data, out, *extra):
+    return CliRunner().invoke(main, ["folds", "--data", str(data), "--out", str(out), *extra])
+
+
+def test_folds_cover_every_id_once_and_stratify(synth_dir, tmp_path):
+    out = tmp_path / "folds" / "folds.csv"
+    result = run_folds(synth_dir, out)
+    assert result.exit_code == 0, result.output
+    folds = read_folds(out)
+    labels = CompetitionData(synth_dir, HPA).train_labels()
+    assert folds["Id"].tolist() == labels["Id"].tolist()
+    assert sorted(folds["fold"].unique()) == [0, 1, 2, 3, 4]
+    counts = np.bincount(folds["fold"])
+    assert counts.min() >= 0.5 * counts.mean()  # 60 samples: rare classes come first, sizes vary a little
+    summary = pd.read_csv(tmp_path / "folds" / "folds_summary.csv")
+    assert summary.columns.tolist() == ["index", "class", "fold0", "fold1", "fold2", "fold3", "fold4", "total"]
+    nucleoplasm = summary.iloc[0]
+    assert nucleoplasm["fold0":"fold4"].max() - nucleoplasm["fold0":"fold4"].min() <= 2
+    assert "Nucleoplasm" in result.output  # the table is printed too
+
+
+def test_rare_classes_are_warned_about(synth_dir, tmp_path):
+    result = run_folds(synth_dir, tmp_path / "f.csv")
+    labels = CompetitionData(synth_dir, HPA).train_labels()
+    totals = labels_to_matrix(labels["labels"], 28).sum(axis=0)
+    rare = [i for i in range(28) if totals[i] < 5]
+    assert rare
+    for i in rare:
+        assert f"class {i} ({HPA.classes[i]}) has {totals[i]} sample(s), fewer than 5 folds" in result.output
+
+
+def test_folds_are_deterministic_for_a_seed(synth_dir, tmp_path):
+    run_folds(synth_dir, tmp_path / "a.csv", "--seed", "1", "--k", "3")
+    run_folds(synth_dir, tmp_path / "b.csv", "--seed", "1", "--k", "3")
+    run_folds(synth_dir, tmp_path / "c.csv", "--seed", "2", "--k", "3")
+    a, b, c = (pd.read_csv(tmp_path / f"{n}.csv") for n in "abc")
+    assert a.equals(b) and not a.equals(c)
+    assert sorted(a["fold"].unique()) == [0, 1, 2]
+
+
+def test_groups_never_straddle_folds(synth_dir, tmp_path):
+    ids = pd.read_csv(synth_dir / "train.csv")["Id"]
+    groups = pd.DataFrame({"Id": ids, "group": [f"g{i // 3}" for i in range(len(ids))]})
+    groups.to_csv(tmp_path / "groups.csv", index=False)
+    result = run_folds(synth_dir, tmp_path / "f.csv", "--groups", str(tmp_path / "groups.csv"))
+    assert result.exit_code == 0, result.output
+    folds = pd.read_csv(tmp_path / "f.csv").merge(groups, on="Id")
+    assert (folds.groupby("group")["fold"].nunique() == 1).all()
+    assert folds["fold"].nunique() == 5
+
+
+def test_a_missing_group_is_an_error(synth_dir, tmp_path):
+    ids = pd.read_csv(synth_dir / "train.csv")["Id"]
+    pd.DataFrame({"Id": ids[1:], "group": "g"}).to_csv(tmp_path / "groups.csv", index=False)
+    result = run_folds(synth_dir, tmp_path / "f.csv", "--groups", str(tmp_path / "groups.csv"))
+    assert result.exit_code == 1
+    assert f"Id {ids[0]} of train.csv has no group" in result.output
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_existing_folds_survive_a_failed_run(data_copy, tmp_path):
+    out = tmp_path / "folds.csv"
+    assert run_folds(data_copy, out).exit_code == 0
+    before = out.read_bytes()
+    (data_copy / "train.csv").write_text("Id,Target\na,0\na,1\n")
+    result = run_folds(data_copy, out)
+    assert result.exit_code == 1 and "Id a duplicates line 2" in result.output
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_missing_data_folder(tmp_path):
+    result = run_folds(tmp_path / "nowhere", tmp_path / "f.csv")
+    assert result.exit_code == 1
+    assert "data folder not found" in result.output
+
+
+def test_hpa_sized_split_is_balanced():
+    rng = np.random.default_rng(0)
+    frequencies = np.array(HPA.frequencies())
+    matrix = rng.random((3000, 28)) < frequencies
+    labels = pd.DataFrame({"Id": [str(i) for i in range(3000)], "labels": [list(np.flatnonzero(r)) for r in matrix]})
+    folds = assign_folds(labels, 28, k=5, seed=0)
+    per_fold = np.stack([matrix[folds == f].sum(axis=0) for f in range(5)])
+    assert (per_fold.max(axis=0) - per_fold.min(axis=0) <= 1).all()
+
+
+def test_installed_kit_runs_as_a_subprocess(synth_dir, tmp_path):
+    kit = [sys.executable, "-m", "kit"]
+    result = subprocess.run([*kit, "folds", "--data", str(synth_dir), "--k", "3"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "folds" / "folds.csv").is_file()
+    bad = subprocess.run([*kit, "folds", "--data", str(tmp_path / "missing")], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().startswith("Error:") and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content, message", [
+    ("Id,fold\na,0\na,1\n", "Id a appears twice"),
+    ("Id,fold\na,x\n", "fold is not an integer"),
+    ("Name,fold\na,0\n", "expected columns Id,fold"),
+])
+def test_bad_folds_file(tmp_path, content, message):
+    from kit.errors import KitError
+
+    (tmp_path / "folds.csv").write_text(content)
+    with pytest.raises(KitError, match=message):
+        read_folds(tmp_path / "folds.csv")
