@@ -217,6 +217,9 @@ class CompetitionData:
     external: tuple[Source, ...] = ()
     external_labels: tuple[Path, ...] = ()
 
+    def __post_init__(self):
+        self.root = Path(self.root)  # a notebook may pass a string
+
     @property
     def train_source(self) -> Source:
         return Source(self.root / self.spec.train_dir, self.spec.image_ext)

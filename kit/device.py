@@ -10,6 +10,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.utils.data import Sampler, WeightedRandomSampler
 
@@ -89,18 +90,30 @@ class Runtime:
             model = model.to(memory_format=torch.channels_last)
         return model
 
-    # ---- hooks for the distributed layer
+    # ---- hooks for the distributed layer (kit.distributed.DistributedRuntime overrides them)
+
+    def default_workers(self) -> int:
+        """DataLoader workers when none are given: the cores this process may use."""
+        return available_cores()
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """The module the training step calls (DDP wraps it); parameters and checkpoints use the bare model."""
         return model
 
-    def train_sampler(self, num_samples: int, weights: torch.Tensor | None,
-                      generator: torch.Generator) -> Sampler | None:
+    def train_sampler(self, num_samples: int, weights: torch.Tensor | None, generator: torch.Generator,
+                      seed: int = 0) -> Sampler | None:
         """None means shuffle with the loader's generator; weights give a balanced (with replacement) sampler."""
         if weights is None:
             return None
         return WeightedRandomSampler(weights, num_samples=num_samples, replacement=True, generator=generator)
+
+    def eval_sampler(self, num_samples: int) -> Sampler | None:
+        """The samples this process predicts (all of them here; `gather_rows` puts the shards back together)."""
+        return None
+
+    def gather_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Every process's predictions of its `eval_sampler` shard, in sample order."""
+        return rows
 
     def set_epoch(self, sampler: Sampler | None, epoch: int) -> None:
         """DistributedSampler needs the epoch to shuffle differently each epoch; nothing to do here."""
@@ -109,15 +122,36 @@ class Runtime:
         """Context for a micro-batch's backward: DDP skips the gradient all-reduce until the step's last one."""
         return contextlib.nullcontext()
 
-    def reduce_mean(self, value: float) -> float:
-        """Mean of a number over processes (the epoch's train loss)."""
+    def reduce_sum(self, value: float) -> float:
+        """Sum of a number over processes."""
         return value
 
+    def reduce_mean(self, value: float) -> float:
+        """Mean of a number over processes (the epoch's train loss)."""
+        return self.reduce_sum(value) / self.world_size
 
-def make_runtime(device: str = "auto", amp: str = "auto") -> Runtime:
+    def sync_buffers(self, model: torch.nn.Module) -> None:
+        """Give every process rank 0's buffers (BatchNorm running statistics) before it predicts."""
+
+    def barrier(self) -> None:
+        """Wait until every process gets here (before reading a file that rank 0 writes)."""
+
+
+def make_runtime(device: str = "auto", amp: str = "auto", sync_bn: bool = False) -> Runtime:
+    """This process's runtime: a DistributedRuntime when torchrun started several processes, else one device."""
+    from kit import distributed
+
+    if distributed.launched_by_torchrun():
+        return distributed.make_distributed_runtime(device, amp, sync_bn)
+    if sync_bn:
+        raise KitError("--sync-bn synchronises BatchNorm across processes: start the run with torchrun")
     dev = pick_device(device)
-    if dev.type == "cpu" and amp == "fp16":
-        raise KitError("--amp fp16 needs a GPU; use bf16 or off on CPU")
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed image sizes: let cuDNN pick the fastest kernels once
+    check_amp(dev, amp)
     return Runtime(device=dev, dtype=amp_dtype(dev, amp), channels_last=dev.type == "cuda")
+
+
+def check_amp(device: torch.device, amp: str) -> None:
+    if device.type == "cpu" and amp == "fp16":
+        raise KitError("--amp fp16 needs a GPU; use bf16 or off on CPU")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed image sizes: let cuDNN pick the fastest kernels once

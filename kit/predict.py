@@ -14,7 +14,7 @@ import torch
 
 from kit import io
 from kit.data import CompetitionData, open_store
-from kit.device import Runtime, available_cores, make_runtime
+from kit.device import Runtime, make_runtime
 from kit.errors import KitError
 from kit.loader import ImageDataset, make_loader, to_model_input
 from kit.spec import CompetitionSpec
@@ -26,7 +26,9 @@ SPLITS = ("oof", "test")
 @torch.inference_mode()
 def predict_batches(model: torch.nn.Module, loader, runtime: Runtime, mean: Sequence[float], std: Sequence[float],
                     tta: str = "none", loss_fn=None) -> tuple[np.ndarray, float | None]:
-    """(N x C probabilities, mean loss or None). With `loss_fn` (validation) the loss is on the plain view."""
+    """(N x C probabilities, mean loss or None). With `loss_fn` (validation) the loss is on the plain view.
+
+    `loader` reads this process's shard (`eval_loader`); the result holds every process's rows, in order."""
     model.eval()
     outputs, loss_sum, count = [], torch.zeros((), device=runtime.device), 0
     for images, targets in loader:
@@ -40,8 +42,18 @@ def predict_batches(model: torch.nn.Module, loader, runtime: Runtime, mean: Sequ
                 probs = tta_probabilities(model, images, tta)
         outputs.append(probs.float().cpu())
         count += len(images)
-    probs = torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32)
-    return probs, (loss_sum.item() / count if loss_fn is not None and count else None)
+    probs = runtime.gather_rows(torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32))
+    if loss_fn is None:
+        return probs, None
+    total = runtime.reduce_sum(count)
+    return probs, runtime.reduce_sum(loss_sum.item()) / total if total else None
+
+
+def eval_loader(dataset, runtime: Runtime, batch_size: int, workers: int | None = None):
+    """Batches of this process's shard of `dataset`, in order (all of it in a single process)."""
+    return make_loader(dataset, batch_size, sampler=runtime.eval_sampler(len(dataset)),
+                       workers=runtime.default_workers() if workers is None else workers,
+                       pin_memory=runtime.pin_memory)
 
 
 def predict_ids(model: torch.nn.Module, data: CompetitionData, split: str, ids: Sequence[str], size: int,
@@ -49,9 +61,8 @@ def predict_ids(model: torch.nn.Module, data: CompetitionData, split: str, ids: 
                 workers: int | None = None) -> np.ndarray:
     """Probabilities for `ids` of `split` ('train' for out-of-fold, 'test'), read through `open_store`."""
     store = open_store(data, split, size, list(ids))
-    loader = make_loader(ImageDataset(store), batch_size, workers=available_cores() if workers is None else workers,
-                         pin_memory=runtime.pin_memory)
-    return predict_batches(model, loader, runtime, mean, std, tta)[0]
+    return predict_batches(model, eval_loader(ImageDataset(store), runtime, batch_size, workers), runtime,
+                           mean, std, tta)[0]
 
 
 def probability_frame(ids: Sequence[str], probs: np.ndarray, spec: CompetitionSpec) -> pd.DataFrame:

@@ -43,7 +43,7 @@ FIELDS = (
     Field("crop", None, int, "Train on random crops of this side from the --size image (prediction sees the whole "
           "image).", nullable=True),
     Field("epochs", 20, int, "Number of epochs."),
-    Field("batch_size", 32, int, "Images per batch."),
+    Field("batch_size", 32, int, "Images per batch (per process under torchrun)."),
     Field("accumulate", 1, int, "Batches per optimizer step (gradient accumulation)."),
     Field("lr", 1e-3, float, "Peak learning rate of the head (and of the backbone unless --backbone-lr)."),
     Field("backbone_lr", None, float, "Peak learning rate of the backbone once unfrozen.", nullable=True),
@@ -69,6 +69,8 @@ FIELDS = (
     Field("amp", "auto", str, "Mixed precision: auto = bf16 on CUDA where supported, else fp16; off on CPU.",
           ("auto", "bf16", "fp16", "off")),
     Field("device", "auto", str, "auto (cuda, then mps, then cpu), or a torch device such as cuda:1."),
+    Field("sync_bn", False, bool, "Under torchrun on GPUs: BatchNorm statistics over every process's batch "
+          "(SyncBatchNorm)."),
     Field("workers", None, int, "DataLoader worker processes (default: the cores available).", nullable=True),
     Field("patience", 0, int, "Stop after this many epochs without a better --monitor value (0: never)."),
     Field("monitor", "val_f1_tuned", str, "What decides the best checkpoint.", ("val_f1_tuned", "val_f1", "val_loss")),

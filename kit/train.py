@@ -21,14 +21,14 @@ from kit import io
 from kit.augment import build_transform
 from kit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from kit.data import CompetitionData, ImageStore, labels_to_matrix, open_store
-from kit.device import Runtime, available_cores, make_runtime
+from kit.device import Runtime, make_runtime
 from kit.errors import KitError
 from kit.folds import read_folds
 from kit.loader import ImageDataset, make_loader, to_model_input
 from kit.losses import make_loss
 from kit.metrics import best_thresholds, macro_f1
 from kit.models import Classifier, create_model
-from kit.predict import predict_batches, write_predictions
+from kit.predict import eval_loader, predict_batches, write_predictions
 from kit.sampler import balanced_weights
 from kit.settings import Settings, run_config
 
@@ -173,9 +173,10 @@ def set_frozen(model: Classifier, frozen: bool) -> None:
         param.requires_grad_(not frozen)
 
 
-def seed_epoch(seed: int, epoch: int, generator: torch.Generator, transform) -> None:
-    """Each epoch's shuffling and augmentation depend only on (seed, epoch): resumed runs replay them exactly."""
-    epoch_seed = (seed * 1_000_003 + epoch) % 2**63
+def seed_epoch(seed: int, epoch: int, generator: torch.Generator, transform, rank: int = 0) -> None:
+    """Each epoch's shuffling and augmentation depend only on (seed, epoch, rank): resumed runs replay them
+    exactly, and the processes of a DDP run augment differently."""
+    epoch_seed = (seed * 1_000_003 + epoch + rank * 7_919) % 2**63
     generator.manual_seed(epoch_seed)
     if transform is not None:
         transform.set_random_seed(epoch_seed % 2**32)
@@ -219,7 +220,7 @@ def train_one_epoch(model: Classifier, loader, optimizer, scheduler, loss_fn, ru
         total += loss.detach() * len(images)
         count += len(images)
         if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps:
-            running = (total / count).item()
+            running = runtime.reduce_mean((total / count).item())  # so that every process stops together
             if not math.isfinite(running):
                 raise NonFiniteLoss(f"{desc}: the training loss became {running} by step {i + 1}")
             bar.set_postfix(loss=f"{running:.4f}")
@@ -251,13 +252,13 @@ def make_loaders(settings: Settings, split: FoldSplit, train_store: ImageStore, 
     generator = torch.Generator()
     weights = balanced_weights(split.train_targets, settings.sampler_power) if settings.sampler == "balanced" else None
     train_set = ImageDataset(train_store, split.train_targets, transform)
-    sampler = runtime.train_sampler(len(train_set), weights, generator)
-    workers = available_cores() if settings.workers is None else settings.workers
+    sampler = runtime.train_sampler(len(train_set), weights, generator, settings.seed)
+    workers = runtime.default_workers() if settings.workers is None else settings.workers
+    per_process = len(train_set) // runtime.world_size
     train = make_loader(train_set, settings.batch_size, shuffle=True, sampler=sampler, workers=workers,
-                        pin_memory=runtime.pin_memory, drop_last=len(train_set) > settings.batch_size,
+                        pin_memory=runtime.pin_memory, drop_last=per_process > settings.batch_size,
                         generator=generator)
-    val = make_loader(ImageDataset(val_store, split.val_targets), settings.batch_size, workers=workers,
-                      pin_memory=runtime.pin_memory)
+    val = eval_loader(ImageDataset(val_store, split.val_targets), runtime, settings.batch_size, workers)
     return Loaders(train, val, generator, transform, sampler)
 
 
@@ -277,7 +278,7 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     out_dir = Path(out_dir) if out_dir is not None else run_dir(settings)
     split = fold_split(data, settings.folds, settings.fold)
     data.test_ids()  # a missing or broken sample submission fails now, not after training
-    runtime = runtime or make_runtime(settings.device, settings.amp)
+    runtime = runtime or make_runtime(settings.device, settings.amp, settings.sync_bn)
     say = log if runtime.is_main else (lambda _message: None)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
 
@@ -310,7 +311,6 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
         f"{settings.size}px ({train_store.description}), {runtime.describe()}; {note}")
 
     model = runtime.prepare(model)
-    wrapped = runtime.wrap(model)
     loaders = make_loaders(settings, split, train_store, val_store, runtime)
     steps_per_epoch = math.ceil(len(loaders.train) / settings.accumulate)
 
@@ -334,17 +334,20 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
                 part.load_state_dict(checkpoint[name])
         state.update({k: checkpoint[k] for k in state})
         set_rng_state(checkpoint["rng"], loaders.generator)
-    else:
+    elif runtime.is_main:
         best_path.unlink(missing_ok=True)  # a best.pt of an earlier run must not stand in for this one's
     if runtime.is_main:
         io.write_yaml(out_dir / "config.yaml", run_config(settings, spec, data.root))
 
+    wrapped, wrapped_frozen = None, None
     while state["epoch"] < settings.epochs and not state["stopped"]:
         epoch = state["epoch"]
         started = time.perf_counter()
-        seed_epoch(settings.seed, epoch, loaders.generator, loaders.transform)
+        seed_epoch(settings.seed, epoch, loaders.generator, loaders.transform, runtime.rank)
         frozen = epoch < settings.freeze_epochs
-        set_frozen(model, frozen)
+        if frozen != wrapped_frozen:
+            set_frozen(model, frozen)
+            wrapped, wrapped_frozen = runtime.wrap(model), frozen  # DDP syncs what requires gradients now
         runtime.set_epoch(loaders.sampler, epoch)
         desc = f"{settings.run_name} fold{settings.fold} epoch {epoch + 1}/{settings.epochs}"
         try:
@@ -355,6 +358,7 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
             kept = f"{last_path} keeps epoch {epoch}" if epoch else "no checkpoint was written"
             raise NonFiniteLoss(f"{err}; stopped ({kept}). Try a lower --lr or --clip-grad 1") from None
         eval_model = ema.module if ema is not None else model
+        runtime.sync_buffers(eval_model)
         probs, val_loss = predict_batches(eval_model, loaders.val, runtime, mean, std, "none", loss_fn)
         row = {
             "epoch": epoch + 1, "lr": _current_lr(optimizer), "train_loss": train_loss, "val_loss": val_loss,
@@ -385,6 +389,7 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
         if state["stopped"]:
             say(f"early stop: no better {settings.monitor} for {settings.patience} epochs")
 
+    runtime.barrier()  # rank 0 has written best.pt
     if not best_path.is_file():
         raise KitError(f"{best_path}: no epoch reached a finite {settings.monitor}; nothing to predict with")
     best = load_checkpoint(best_path)
@@ -396,16 +401,21 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     return FoldResult(out_dir, state["best_epoch"], state["best"], history, files)
 
 
-def train_runs(runs: list[Settings], data: CompetitionData, fold: str | int | None = None, resume: bool = False,
-               log: Callable[[str], None] = print) -> list[FoldResult]:
-    """Every model of `runs` on `fold` (a number, 'all', or None for each run's own), one after another.
-
-    Model names and the data folder are checked before the first run starts."""
+def check_runs(runs: list[Settings], data: CompetitionData) -> None:
+    """Checks made before any training starts: every model name, the data folder."""
     from kit.models import check_model_name
 
     for settings in runs:
         check_model_name(settings.model)
     data.check_root()
+
+
+def train_runs(runs: list[Settings], data: CompetitionData, fold: str | int | None = None, resume: bool = False,
+               log: Callable[[str], None] = print) -> list[FoldResult]:
+    """Every model of `runs` on `fold` (a number, 'all', or None for each run's own), one after another.
+
+    Model names and the data folder are checked before the first run starts."""
+    check_runs(runs, data)
     plan = [settings.replace(fold=k) for settings in runs
             for k in fold_numbers(settings.fold if fold is None else fold, settings.folds)]
     return [train_fold(settings, data, resume=resume, log=log) for settings in plan]

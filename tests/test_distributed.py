@@ -1,0 +1,188 @@
+"""Several processes on CPU: one fold data-parallel under torchrun (gloo), and folds fanned out with --gpus."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from kit.checkpoint import load_checkpoint
+from kit.cli import main
+from kit.data import CompetitionData, labels_to_matrix, read_sample_ids
+from kit.device import make_runtime
+from kit.errors import KitError
+from kit.folds import make_folds
+from kit.metrics import best_thresholds, macro_f1
+from kit.sampler import DistributedWeightedSampler, ShardSampler
+from kit.spec import HPA
+
+pytestmark = pytest.mark.slow
+
+# Exercises the distributed balanced sampler, re-wrapping DDP after unfreezing, and EMA.
+SETTINGS = {"size": 32, "batch_size": 8, "workers": 0, "epochs": 2, "freeze_epochs": 1, "sampler": "balanced",
+            "ema": 0.5, "tta": "none", "seed": 5}
+
+
+@pytest.fixture(scope="module")
+def folds_csv(synth_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("folds") / "folds.csv"
+    make_folds(CompetitionData(synth_dir, HPA).train_labels(), HPA, out=out, k=2, seed=0)
+    return out
+
+
+def options(settings: dict) -> list[str]:
+    args = []
+    for key, value in settings.items():
+        args += ["--" + key.replace("_", "-"), str(value)]
+    return args
+
+
+def torchrun(synth_dir, folds_csv, runs, *extra, processes=2):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+               "-m", "kit", "train", "--data", str(synth_dir), "--folds", str(folds_csv), "--runs", str(runs),
+               "--fold", "0", "--model", "test_resnet", "--no-progress", *options(SETTINGS), *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+
+
+@pytest.fixture(scope="module")
+def ddp_run(synth_dir, folds_csv, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("ddp")
+    result = torchrun(synth_dir, folds_csv, runs)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return runs / "test_resnet" / "fold0", result.stdout
+
+
+def test_one_fold_over_two_processes_predicts_every_id_once_and_scores_them_all(ddp_run, synth_dir, folds_csv):
+    run_dir, output = ddp_run
+    assert "DDP rank 0/2 (gloo)" in output
+    assert output.count("best epoch") == 2  # rank 0's log line and its result line: rank 1 printed nothing
+    folds = pd.read_csv(folds_csv, dtype={"Id": str})
+    oof = pd.read_csv(run_dir / "oof.csv", dtype={"Id": str})
+    assert sorted(oof["Id"]) == sorted(folds.loc[folds["fold"] == 0, "Id"]) and oof["Id"].is_unique
+    test = pd.read_csv(run_dir / "test.csv", dtype={"Id": str})
+    assert list(test["Id"]) == read_sample_ids(synth_dir / "sample_submission.csv", HPA)
+
+    # The epoch's metrics were computed on every rank's predictions: they equal those of the single OOF file.
+    labels = CompetitionData(synth_dir, HPA).train_labels().set_index("Id")
+    truth = labels_to_matrix(labels.loc[oof["Id"], "labels"].tolist(), HPA.num_classes)
+    probs = oof[list(HPA.classes)].to_numpy()
+    best = load_checkpoint(run_dir / "best.pt")["metrics"]
+    assert best["val_f1"] == pytest.approx(macro_f1(truth, probs), abs=1e-9)
+    assert best["val_f1_tuned"] == pytest.approx(best_thresholds(truth, probs)[1].mean(), abs=1e-9)
+
+
+INTERRUPTED_RANK = """
+import json, sys
+from kit.data import CompetitionData
+from kit.settings import resolve_settings
+from kit.spec import HPA
+from kit.train import train_fold
+
+values, data = json.loads(sys.argv[1]), sys.argv[2]
+
+def stop(epoch, model, row):
+    if epoch == 0:
+        raise SystemExit(3)
+
+train_fold(resolve_settings(options=values)[0], CompetitionData(data, HPA), log=lambda line: None, on_epoch_end=stop)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_interrupted_ddp_run_resumes_to_the_same_weights(ddp_run, synth_dir, folds_csv, tmp_path):
+    runs = tmp_path / "runs"
+    values = {**SETTINGS, "model": "test_resnet", "fold": 0, "folds": str(folds_csv), "runs": str(runs),
+              "progress": False}
+    port = free_port()
+    ranks = [subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_RANK, json.dumps(values), str(synth_dir)],
+        env={**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2",
+             "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"},
+    ) for rank in range(2)]
+    assert [rank.wait(timeout=600) for rank in ranks] == [3, 3]
+    resumed_dir = runs / "test_resnet" / "fold0"
+    assert load_checkpoint(resumed_dir / "last.pt")["epoch"] == 1 and not (resumed_dir / "oof.csv").exists()
+
+    result = torchrun(synth_dir, folds_csv, runs, "--resume")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "resuming from" in result.stdout
+    straight = torch.load(ddp_run[0] / "last.pt", weights_only=True)
+    resumed = torch.load(resumed_dir / "last.pt", weights_only=True)
+    for part in ("model", "ema"):
+        for key, value in straight[part].items():
+            assert torch.equal(value, resumed[part][key]), f"{part}.{key} differs"
+    pd.testing.assert_frame_equal(pd.read_csv(ddp_run[0] / "oof.csv"), pd.read_csv(resumed_dir / "oof.csv"))
+
+
+def test_sync_bn_on_cpu_is_one_clear_line(synth_dir, folds_csv, tmp_path, monkeypatch):
+    single = CliRunner().invoke(main, ["train", "--data", str(synth_dir), "--folds", str(folds_csv), "--runs",
+                                       str(tmp_path), "--model", "test_resnet", "--sync-bn"])
+    assert single.exit_code == 1 and "start the run with torchrun" in single.output
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it; the check comes before joining a group
+    with pytest.raises(KitError, match="SyncBatchNorm runs on CUDA devices only"):
+        make_runtime("cpu", "auto", sync_bn=True)
+
+
+def test_the_samplers_split_the_draws_over_the_ranks_exactly():
+    weights = torch.tensor([1.0, 5.0, 0.5, 2.0, 3.0, 1.0, 0.1])
+    shards = [list(DistributedWeightedSampler(weights, 7, rank, 2, seed=4)) for rank in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 3
+    again = DistributedWeightedSampler(weights, 7, 0, 2, seed=4)
+    assert list(again) == shards[0]
+    again.set_epoch(1)
+    assert list(again) != shards[0]  # another epoch, another draw
+    parts = [list(ShardSampler(7, rank, 3)) for rank in range(3)]
+    assert sorted(sum(parts, [])) == list(range(7)) and parts[0] == [0, 3, 6]
+
+
+def fan_out_args(synth_dir, folds_csv, runs, *extra):
+    return ["train", "--data", str(synth_dir), "--folds", str(folds_csv), "--runs", str(runs), "--fold", "all",
+            "--model", "test_resnet", "--gpus", "cpu,cpu", "--no-progress", "--size", "32", "--batch-size", "8",
+            "--epochs", "1", "--tta", "none", "--workers", "0", *extra]
+
+
+def test_folds_fan_out_over_two_devices(synth_dir, folds_csv, tmp_path):
+    result = CliRunner().invoke(main, fan_out_args(synth_dir, folds_csv, tmp_path))
+    assert result.exit_code == 0, result.output
+    folds = pd.read_csv(folds_csv, dtype={"Id": str})
+    for fold in (0, 1):
+        run_dir = tmp_path / "test_resnet" / f"fold{fold}"
+        oof = pd.read_csv(run_dir / "oof.csv", dtype={"Id": str})
+        assert sorted(oof["Id"]) == sorted(folds.loc[folds["fold"] == fold, "Id"])
+        assert (run_dir / "test.csv").is_file() and "best epoch" in (run_dir / "train.log").read_text()
+        assert f"{run_dir}: done on cpu" in result.output
+
+
+def test_a_failing_fold_is_reported_and_the_others_go_on(synth_dir, folds_csv, tmp_path):
+    broken = tmp_path / "test_resnet" / "fold1" / "last.pt"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not a checkpoint")
+    result = CliRunner().invoke(main, fan_out_args(synth_dir, folds_csv, tmp_path, "--resume"))
+    assert result.exit_code == 1
+    last_line = result.output.strip().splitlines()[-1]
+    assert last_line.startswith("Error: 1 of 2 run(s) failed") and "not a readable checkpoint" in last_line
+    assert (tmp_path / "test_resnet" / "fold0" / "oof.csv").is_file()
+    assert not (tmp_path / "test_resnet" / "fold1" / "oof.csv").exists()
+
+
+@pytest.mark.parametrize("gpus,message", [("0,1", "CUDA is not available"), ("a,b", "neither a CUDA device")])
+def test_bad_gpus_are_one_clear_line(synth_dir, folds_csv, tmp_path, gpus, message):
+    if torch.cuda.is_available() and gpus == "0,1":
+        pytest.skip("this machine has CUDA")
+    args = fan_out_args(synth_dir, folds_csv, tmp_path)
+    args[args.index("cpu,cpu")] = gpus
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
