@@ -23,3 +23,14 @@ def data_copy(synth_dir, tmp_path):
     target = tmp_path / "data"
     shutil.copytree(synth_dir, target)
     return target
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on a shared 2-core machine run several times faster on one thread than on two."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

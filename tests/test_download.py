@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import error_line
 
 from kit.cli import main
 from kit.kaggle_download import MANIFEST, STAGING, member_target, safe_extract
@@ -30,14 +31,6 @@ def stand_in(competition_files):  # overrides kaggle_server's empty competition
 
 def download(data, *extra):
     return CliRunner().invoke(main, ["download", "--data", str(data), *extra])
-
-
-def error_line(result):
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.startswith("Error: ")]
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 def tree(root: Path) -> dict:

@@ -13,13 +13,7 @@ from kit.models import Classifier, check_model_name, create_model
 IN_CHANS, NUM_CLASSES = 4, 7
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared 2-core machine run several times faster on one thread than on two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("name", ["test_resnet", "test_efficientnet", "test_vit", "smp:resnet18", "smp:tu-test_resnet"])

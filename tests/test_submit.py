@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import error_line
 
 from kit.cli import main
 from kit.data import read_sample_ids
@@ -43,14 +44,6 @@ def submit(synth_dir, path, *extra):
 
 def log_rows(tmp_path):
     return read_log(tmp_path / "submissions" / "log.csv")
-
-
-def error_line(result):
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.startswith("Error: ")]
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 # ---------------------------------------------------------------- success

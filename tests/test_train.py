@@ -21,14 +21,7 @@ from kit.settings import resolve_settings
 from kit.spec import HPA
 from kit.train import HISTORY_COLUMNS, build_model, train_fold
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared 2-core machine run several times faster on one thread than on two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 FAST = {"size": 32, "batch_size": 8, "workers": 0, "progress": False, "epochs": 1, "tta": "none"}
