@@ -264,3 +264,17 @@ def test_fold_all_trains_every_fold_in_turn(synth_dir, folds_csv, tmp_path):
         seen |= set(oof["Id"])
         assert f"fold{k}: best epoch 1" in result.output
     assert seen == set(folds["Id"])  # the OOF files together cover every train Id once
+
+
+def test_bf16_autocast_on_cpu_trains_and_predicts(synth_dir, folds_csv, tmp_path):
+    options, data = library_settings(synth_dir, folds_csv, tmp_path, {**FAST, "amp": "bf16", "device": "cpu"})
+    runtime = kit.train.make_runtime("cpu", "bf16")
+    model, _ = build_model(options, HPA)
+    with runtime.autocast():
+        features = model.backbone(torch.zeros(2, HPA.num_channels, 32, 32))
+    assert runtime.describe() == "cpu bf16" and features.dtype == torch.bfloat16
+
+    result = train_fold(options, data, log=lambda message: None)
+    assert np.isfinite(result.history[["train_loss", "val_loss"]].to_numpy()).all()
+    oof = pd.read_csv(result.files["oof"])
+    assert len(oof) and oof[list(HPA.classes)].apply(lambda c: c.between(0, 1)).all().all()
