@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from kit import io
 from kit.errors import KitError
 from kit.spec import CompetitionSpec
 
@@ -64,9 +65,16 @@ def read_labels(path: str | os.PathLike, spec: CompetitionSpec) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise KitError(f"{path}: file not found")
+    try:
+        return _read_labels(path, spec)
+    except UnicodeDecodeError as err:
+        raise KitError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+
+
+def _read_labels(path: Path, spec: CompetitionSpec) -> pd.DataFrame:
     id_col, target_col = spec.id_column, spec.target_column
     ids, labels, seen = [], [], {}
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
@@ -114,10 +122,7 @@ def read_sample_ids(path: str | os.PathLike, spec: CompetitionSpec) -> list[str]
     path = Path(path)
     if not path.is_file():
         raise KitError(f"{path}: file not found")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise KitError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
+    frame = io.read_csv(path, dtype=str, keep_default_na=False)
     if spec.id_column not in frame.columns:
         raise KitError(f"{path}: line 1: no '{spec.id_column}' column")
     ids = frame[spec.id_column].str.strip()

@@ -45,12 +45,12 @@ def assign_folds(labels: pd.DataFrame, num_classes: int, k: int = 5, seed: int =
 
 def read_groups(path: str | os.PathLike, ids: pd.Series) -> pd.Series:
     """`Id,group` file -> the group of each Id in `ids`; every Id must have exactly one group."""
-    path = Path(path)
-    if not path.is_file():
-        raise KitError(f"{path}: file not found")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = io.read_csv(path, "groups file", dtype=str, keep_default_na=False)
     if not {"Id", "group"} <= set(frame.columns):
         raise KitError(f"{path}: line 1: expected columns Id,group")
+    blank = np.flatnonzero((frame["group"].str.strip() == "").to_numpy())
+    if len(blank):
+        raise KitError(f"{path}: line {blank[0] + 2}: Id {frame['Id'][blank[0]]} has an empty group")
     duplicated = frame["Id"][frame["Id"].duplicated()]
     if len(duplicated):
         raise KitError(f"{path}: line {duplicated.index[0] + 2}: Id {duplicated.iloc[0]} appears twice")
@@ -100,7 +100,7 @@ def read_folds(path: str | os.PathLike = DEFAULT_FOLDS_PATH, train_ids: list[str
     path = Path(path)
     if not path.is_file():
         raise KitError(f"{path}: folds file not found (run `kit folds` first)")
-    frame = pd.read_csv(path, dtype={"Id": str})
+    frame = io.read_csv(path, "folds file", dtype={"Id": str})
     if list(frame.columns[:2]) != ["Id", "fold"]:
         raise KitError(f"{path}: line 1: expected columns Id,fold")
     folds = pd.to_numeric(frame["fold"], errors="coerce")
@@ -109,6 +109,12 @@ def read_folds(path: str | os.PathLike = DEFAULT_FOLDS_PATH, train_ids: list[str
         bad = int(np.flatnonzero(not_integer.to_numpy())[0])
         raise KitError(f"{path}: line {bad + 2}: Id {frame['Id'][bad]}: fold is not an integer")
     frame["fold"] = folds.astype("int64")
+    present = sorted(frame["fold"].unique())
+    if present != list(range(len(present))):
+        missing = sorted(set(range(max(present) + 1)) - set(present)) if present and min(present) >= 0 else []
+        where = f"no fold {missing[0]}" if missing else f"fold {present[0]} is negative"
+        raise KitError(f"{path}: folds must be numbered 0..k-1 with none empty, but {where} "
+                       f"(found {', '.join(map(str, present))}); rerun `kit folds`")
     duplicated = frame["Id"][frame["Id"].duplicated()]
     if len(duplicated):
         raise KitError(f"{path}: line {duplicated.index[0] + 2}: Id {duplicated.iloc[0]} appears twice")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kit import io
 from kit.errors import KitError
 from kit.spec import CompetitionSpec
 
@@ -67,12 +68,10 @@ def member_names(paths: Sequence[Path]) -> list[str]:
 def read_predictions(path: Path, spec: CompetitionSpec, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Read `Id` + one probability column per class; returns (ids, N x C float64 in spec.classes order)."""
     prefix = f"{path} ({where})"
-    if not path.is_file():
-        raise KitError(f"{prefix}: file not found")
     try:
-        frame = pd.read_csv(path, dtype={spec.id_column: str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise KitError(f"{prefix}: not a readable CSV ({str(err).splitlines()[0]})") from None
+        frame = io.read_csv(path, dtype={spec.id_column: str})
+    except KitError as err:
+        raise KitError(str(err).replace(str(path), prefix, 1)) from None
     classes = list(spec.classes)
     columns = [str(column) for column in frame.columns]
     if spec.id_column not in columns or sorted(columns) != sorted([spec.id_column, *classes]):

@@ -1,6 +1,6 @@
-"""Atomic writes: every artifact goes to a temporary name beside its target, then is renamed into place.
-
-An interrupted command therefore never leaves a half-written file where a later command would read it.
+"""Files in and out. Writes are atomic: every artifact goes to a temporary name beside its target, then is
+renamed into place, so an interrupted command never leaves a half-written file where a later command would
+read it. Reads of CSV files turn every way a file can be unreadable into one KitError naming it.
 """
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from kit.errors import KitError
 
 
 @contextlib.contextmanager
@@ -51,6 +53,23 @@ def write_csv(frame, path: str | os.PathLike, **kwargs) -> Path:
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
         frame.to_csv(handle, **kwargs)
     return Path(path)
+
+
+def read_csv(path: str | os.PathLike, what: str = "file", **kwargs):
+    """pandas.read_csv, where a missing, empty, binary or malformed file is one KitError naming it.
+
+    A byte-order mark (as Excel writes) is ignored. `what` names the file in the message (e.g. 'folds file')."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise KitError(f"{path}: {what} not found")
+    try:
+        return pd.read_csv(path, encoding="utf-8-sig", **kwargs)
+    except UnicodeDecodeError as err:
+        raise KitError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise KitError(f"{path}: not a readable CSV ({str(err).strip().splitlines()[0]})") from None
 
 
 def write_yaml(path: str | os.PathLike, data) -> Path:

@@ -144,7 +144,7 @@ def predict_run(run_dir: str | os.PathLike, data: CompetitionData | str | os.Pat
     if "oof" in splits:
         oof_path = run_dir / "oof.csv"
         if oof_path.is_file():
-            oof_ids = pd.read_csv(oof_path, usecols=[spec.id_column], dtype=str)[spec.id_column].tolist()
+            oof_ids = io.read_csv(oof_path, usecols=[spec.id_column], dtype=str)[spec.id_column].tolist()
         else:
             folds = read_folds(settings.folds)
             oof_ids = folds.loc[folds["fold"] == settings.fold, "Id"].tolist()

@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from kit import io
 from kit.data import matrix_to_targets, read_sample_ids
 from kit.errors import KitError
 from kit.spec import CompetitionSpec
+
+CLASS_INDEX = re.compile(r"[0-9]+")  # str.isdigit() would accept other scripts' digits, which int() rejects
 
 
 def submission_frame(ids: list[str], predicted: np.ndarray, spec: CompetitionSpec) -> pd.DataFrame:
@@ -27,10 +31,7 @@ def validate_submission(path: str | os.PathLike, sample_submission: str | os.Pat
     if not path.is_file():
         raise KitError(f"{path}: file not found")
     expected = read_sample_ids(sample_submission, spec)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise KitError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
+    frame = io.read_csv(path, dtype=str, keep_default_na=False)
     columns = [spec.id_column, spec.prediction_column]
     if list(frame.columns) != columns:
         raise KitError(f"{path}: line 1: expected columns {','.join(columns)}, found {','.join(map(str, frame.columns))}")
@@ -44,7 +45,7 @@ def validate_submission(path: str | os.PathLike, sample_submission: str | os.Pat
         seen.add(sample_id)
         labels = predicted.split()
         for label in labels:
-            if not label.isdigit() or int(label) >= spec.num_classes:
+            if not CLASS_INDEX.fullmatch(label) or int(label) >= spec.num_classes:
                 raise KitError(f"{path}: line {row}: Id {sample_id}: label {label!r} is not a class index 0..{spec.num_classes - 1}")
         if len(set(labels)) != len(labels):
             raise KitError(f"{path}: line {row}: Id {sample_id}: a label is repeated in {predicted!r}")

@@ -4,7 +4,15 @@ import pytest
 from click.testing import CliRunner
 
 from kit.cli import main
-from kit.data import CompetitionData, DecodingStore, Source, external_source, read_image, read_labels
+from kit.data import (
+    CompetitionData,
+    DecodingStore,
+    Source,
+    external_source,
+    read_image,
+    read_labels,
+    read_sample_ids,
+)
 from kit.errors import KitError
 from kit.spec import HPA
 
@@ -29,6 +37,25 @@ def test_train_csv_problems_name_the_file_line_and_id(tmp_path, text, message):
         read_labels(path, HPA)
     assert str(err.value).startswith(str(path))
     assert message in str(err.value)
+
+
+def test_unreadable_csv_files_are_one_line_naming_them(tmp_path):
+    (tmp_path / "train.csv").write_bytes(b"Id,Target\n\xff\xfe\x00a,0\n")
+    with pytest.raises(KitError, match=r"train.csv: not UTF-8 text \(byte 10"):
+        read_labels(tmp_path / "train.csv", HPA)
+    (tmp_path / "sample_submission.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    with pytest.raises(KitError, match="sample_submission.csv: not UTF-8 text"):
+        read_sample_ids(tmp_path / "sample_submission.csv", HPA)
+    (tmp_path / "sample_submission.csv").write_text("")
+    with pytest.raises(KitError, match="sample_submission.csv: not a readable CSV"):
+        read_sample_ids(tmp_path / "sample_submission.csv", HPA)
+
+
+def test_a_byte_order_mark_is_ignored(tmp_path):
+    (tmp_path / "train.csv").write_text("\ufeffId,Target\na,0\n", encoding="utf-8")
+    assert read_labels(tmp_path / "train.csv", HPA)["Id"].tolist() == ["a"]
+    (tmp_path / "sample_submission.csv").write_text("\ufeffId,Predicted\na,0\n", encoding="utf-8")
+    assert read_sample_ids(tmp_path / "sample_submission.csv", HPA) == ["a"]
 
 
 def test_labels_are_parsed_and_sorted(tmp_path):

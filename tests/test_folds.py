@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -72,6 +73,22 @@ def test_a_missing_group_is_an_error(synth_dir, tmp_path):
     assert not (tmp_path / "f.csv").exists()
 
 
+@pytest.mark.parametrize("content, message", [
+    (b"", "groups.csv: not a readable CSV"),
+    (b"\x00\xff\xfe", "groups.csv: not UTF-8 text"),
+    (None, "has an empty group"),
+])
+def test_unreadable_groups_files_are_one_line(synth_dir, tmp_path, content, message):
+    ids = pd.read_csv(synth_dir / "train.csv")["Id"]
+    if content is None:
+        pd.DataFrame({"Id": ids, "group": ["g"] * (len(ids) - 1) + [""]}).to_csv(tmp_path / "groups.csv", index=False)
+    else:
+        (tmp_path / "groups.csv").write_bytes(content)
+    result = run_folds(synth_dir, tmp_path / "f.csv", "--groups", str(tmp_path / "groups.csv"))
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "f.csv").exists()
+
+
 def test_existing_folds_survive_a_failed_run(data_copy, tmp_path):
     out = tmp_path / "folds.csv"
     assert run_folds(data_copy, out).exit_code == 0
@@ -100,7 +117,7 @@ def test_hpa_sized_split_is_balanced():
 
 
 def test_installed_kit_runs_as_a_subprocess(synth_dir, tmp_path):
-    kit = [sys.executable, "-m", "kit"]
+    kit = [str(Path(sys.executable).with_name("kit"))]  # the console script that `pip install` made
     result = subprocess.run([*kit, "folds", "--data", str(synth_dir), "--k", "3"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -116,10 +133,15 @@ def test_installed_kit_runs_as_a_subprocess(synth_dir, tmp_path):
     ("Id,fold\na,0\na,1\n", "Id a appears twice"),
     ("Id,fold\na,x\n", "fold is not an integer"),
     ("Name,fold\na,0\n", "expected columns Id,fold"),
+    ("Id,fold\na,0\nb,2\n", "folds must be numbered 0..k-1 with none empty, but no fold 1"),
+    ("Id,fold\na,-1\nb,0\n", "fold -1 is negative"),
+    ("", "folds.csv: not a readable CSV"),
+    ('Id,fold\n"a,0\n', "folds.csv: not a readable CSV"),
+    ("Id,fold\n\udcff,0\n", "folds.csv: not UTF-8 text"),
 ])
 def test_bad_folds_file(tmp_path, content, message):
     from kit.errors import KitError
 
-    (tmp_path / "folds.csv").write_text(content)
+    (tmp_path / "folds.csv").write_bytes(content.encode("utf-8", "surrogateescape"))
     with pytest.raises(KitError, match=message):
         read_folds(tmp_path / "folds.csv")

@@ -142,6 +142,14 @@ def test_an_invalid_file_never_reaches_the_server(kaggle, synth_dir, submission,
     assert row["outcome"].startswith("invalid: ") and "label '99'" in row["outcome"]
 
 
+def test_a_digit_of_another_script_is_not_a_label(kaggle, synth_dir, submission, tmp_path):
+    lines = submission.read_text().splitlines()
+    lines[1] = lines[1].split(",")[0] + ",\u00b2"
+    submission.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert "is not a class index" in error_line(submit(synth_dir, submission))
+    assert kaggle.requests == [] and log_rows(tmp_path)[0]["outcome"].startswith("invalid: ")
+
+
 def test_the_same_bytes_again_need_force(kaggle, synth_dir, submission, tmp_path):
     assert submit(synth_dir, submission).exit_code == 0
     line = error_line(submit(synth_dir, submission))
