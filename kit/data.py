@@ -182,6 +182,9 @@ class ImageStore:
     def read(self, index: int) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def check(self) -> None:
+        """Raise KitError if a sample cannot be read at all (checked before hours of training, not during)."""
+
 
 class DecodingStore(ImageStore):
     """Decodes the image files on every read (and resizes to `size` if given)."""
@@ -208,6 +211,15 @@ class DecodingStore(ImageStore):
     def read(self, index: int) -> np.ndarray:
         sample_id = self.ids[index]
         return resize(read_image(self.source_for(sample_id), sample_id, self.spec.channels), self.size)
+
+    def check(self) -> None:
+        """Every channel file exists (one stat each; decoding problems still surface when read)."""
+        missing = [(sample_id, path) for sample_id in self.ids for path in
+                   (self.source_for(sample_id).channel_path(sample_id, c) for c in self.spec.channels)
+                   if not path.is_file()]
+        if missing:
+            (sample_id, path), more = missing[0], len(missing) - 1
+            raise KitError(f"Id {sample_id}: missing channel file {path}" + (f" (and {more} more)" if more else ""))
 
 
 # ---------------------------------------------------------------- the competition folder

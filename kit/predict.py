@@ -56,11 +56,9 @@ def eval_loader(dataset, runtime: Runtime, batch_size: int, workers: int | None 
                        pin_memory=runtime.pin_memory)
 
 
-def predict_ids(model: torch.nn.Module, data: CompetitionData, split: str, ids: Sequence[str], size: int,
-                runtime: Runtime, mean, std, tta: str = "d4", batch_size: int = 32,
-                workers: int | None = None) -> np.ndarray:
-    """Probabilities for `ids` of `split` ('train' for out-of-fold, 'test'), read through `open_store`."""
-    store = open_store(data, split, size, list(ids))
+def predict_store(model: torch.nn.Module, store, runtime: Runtime, mean, std, tta: str = "d4",
+                  batch_size: int = 32, workers: int | None = None) -> np.ndarray:
+    """Probabilities for every sample of an ImageStore (see `kit.data.open_store`), in its order."""
     return predict_batches(model, eval_loader(ImageDataset(store), runtime, batch_size, workers), runtime,
                            mean, std, tta)[0]
 
@@ -73,19 +71,24 @@ def probability_frame(ids: Sequence[str], probs: np.ndarray, spec: CompetitionSp
 
 def write_predictions(model, data: CompetitionData, out_dir: Path, oof_ids: Sequence[str] | None, settings,
                       runtime: Runtime, tta: str | None = None, splits: Sequence[str] = SPLITS,
-                      batch_size: int | None = None, workers: int | None = None, log=print) -> dict[str, Path]:
-    """Write `oof.csv` (the fold's validation Ids) and `test.csv` (every test Id) into `out_dir`."""
+                      batch_size: int | None = None, workers: int | None = None, log=print,
+                      oof_data: CompetitionData | None = None) -> dict[str, Path]:
+    """Write `oof.csv` (the fold's validation Ids, read from `oof_data` if given) and `test.csv` (every test Id)
+    into `out_dir`."""
     tta = tta or settings.tta
     batch_size = batch_size or settings.batch_size
     workers = settings.workers if workers is None else workers
     written = {}
     for split in splits:
-        ids = oof_ids if split == "oof" else data.test_ids()
-        probs = predict_ids(model, data, "train" if split == "oof" else "test", ids, settings.size, runtime,
-                            settings.mean, settings.std, tta, batch_size, workers)
+        if split == "oof":
+            ids, store = oof_ids, open_store(oof_data or data, "train", settings.size, oof_ids)
+        else:
+            ids = data.test_ids()
+            store = open_store(data, "test", settings.size, ids)
+        probs = predict_store(model, store, runtime, settings.mean, settings.std, tta, batch_size, workers)
         if runtime.is_main:
             written[split] = io.write_csv(probability_frame(ids, probs, data.spec), Path(out_dir) / f"{split}.csv")
-            log(f"wrote {written[split]} ({len(ids)} Ids, TTA {tta})")
+            log(f"wrote {written[split]} ({len(ids)} Ids, TTA {tta}; {store.description})")
     return written
 
 
@@ -127,20 +130,18 @@ def predict_run(run_dir: str | os.PathLike, data: CompetitionData | str | os.Pat
     run_dir = Path(run_dir)
     runtime = make_runtime(device, "auto")
     model, settings, spec = load_run(run_dir, checkpoint)
+    trained_on = _trained_on(run_dir, spec)
     if data is None:
-        import yaml
-
-        config = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").is_file() else {}
-        if not config.get("data"):
+        if trained_on is None:
             raise KitError(f"{run_dir}: no config.yaml naming the data folder; give --data")
-        data = CompetitionData(Path(config["data"]), spec)
+        data = trained_on
     elif not isinstance(data, CompetitionData):
         data = CompetitionData(Path(data), spec)
     elif data.spec.classes != spec.classes or data.spec.channels != spec.channels:
         raise KitError(f"{run_dir}: trained for {spec.num_classes} classes / {spec.num_channels} channels, "
                        f"the config describes {data.spec.num_classes} / {data.spec.num_channels}")
     data.check_root()
-    oof_ids = None
+    oof_ids, oof_data = None, data
     if "oof" in splits:
         oof_path = run_dir / "oof.csv"
         if oof_path.is_file():
@@ -148,7 +149,28 @@ def predict_run(run_dir: str | os.PathLike, data: CompetitionData | str | os.Pat
         else:
             folds = read_folds(settings.folds)
             oof_ids = folds.loc[folds["fold"] == settings.fold, "Id"].tolist()
+        oof_data = _holding(oof_ids, data, trained_on, run_dir)
     model = runtime.prepare(model)
     log(f"{run_dir}: {settings.model} fold {settings.fold}, {checkpoint}, {runtime.describe()}")
     return write_predictions(model, data, Path(out_dir or run_dir), oof_ids, settings, runtime, tta, splits,
-                             batch_size, workers, log)
+                             batch_size, workers, log, oof_data=oof_data)
+
+
+def _trained_on(run_dir: Path, spec: CompetitionSpec) -> CompetitionData | None:
+    """The data folder the run's config.yaml names, if any."""
+    from kit.config import read_yaml
+
+    config = read_yaml(run_dir / "config.yaml") if (run_dir / "config.yaml").is_file() else {}
+    return CompetitionData(Path(config["data"]), spec) if config.get("data") else None
+
+
+def _holding(ids: Sequence[str], data: CompetitionData, trained_on: CompetitionData | None,
+             run_dir: Path) -> CompetitionData:
+    """The folder whose train.csv holds the out-of-fold `ids`: `data` (e.g. a new test folder given with
+    --data) if it does, else the one the run was trained on."""
+    for candidate in (data, trained_on):
+        if candidate is not None and (candidate.root / candidate.spec.train_csv).is_file() \
+                and set(ids) <= set(candidate.train_labels()["Id"]):
+            return candidate
+    raise KitError(f"{run_dir}: the out-of-fold Ids are in the train.csv of neither {data.root} nor the folder the "
+                   "run was trained on; give --split test to predict the test set only")

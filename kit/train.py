@@ -28,7 +28,7 @@ from kit.loader import ImageDataset, make_loader, to_model_input
 from kit.losses import make_loss
 from kit.metrics import best_thresholds, macro_f1
 from kit.models import Classifier, create_model
-from kit.predict import eval_loader, predict_batches, write_predictions
+from kit.predict import SPLITS, eval_loader, predict_batches, write_predictions
 from kit.sampler import balanced_weights
 from kit.settings import Settings, run_config
 
@@ -295,6 +295,8 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     model, note = build_model(settings.replace(pretrained="none") if checkpoint else settings, spec)
     train_store = open_store(data, "train", settings.size, split.train_ids)
     val_store = open_store(data, "train", settings.size, split.val_ids)
+    for store in (train_store, val_store, open_store(data, "test", settings.size, data.test_ids())):
+        store.check()
     if checkpoint:
         mean, std = checkpoint["settings"]["mean"], checkpoint["settings"]["std"]
         note = f"resuming from {last_path} (epoch {checkpoint['epoch']})"
@@ -334,8 +336,9 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
                 part.load_state_dict(checkpoint[name])
         state.update({k: checkpoint[k] for k in state})
         set_rng_state(checkpoint["rng"], loaders.generator)
-    elif runtime.is_main:
-        best_path.unlink(missing_ok=True)  # a best.pt of an earlier run must not stand in for this one's
+    elif runtime.is_main:  # what an earlier run left must not stand in for this one's (nor mix with it)
+        for name in (best_path.name, "history.csv", *(f"{split}.csv" for split in SPLITS)):
+            (out_dir / name).unlink(missing_ok=True)
     if runtime.is_main:
         io.write_yaml(out_dir / "config.yaml", run_config(settings, spec, data.root))
 

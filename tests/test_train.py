@@ -1,6 +1,8 @@
 """`kit train` and `kit predict` end to end, on CPU with tiny timm models at 32 px."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,6 +116,19 @@ def test_predict_redoes_the_predictions_from_a_run(trained, tmp_path):
     assert not np.allclose(d4[list(HPA.classes)], pd.read_csv(out / "test.csv")[list(HPA.classes)])
 
 
+def test_predict_on_a_new_test_folder_keeps_the_oof_from_the_training_folder(trained, synth_dir, tmp_path):
+    runs, _ = trained
+    out = runs / "test_resnet" / "fold0"
+    new = tmp_path / "new_test"
+    shutil.copytree(synth_dir / "test", new / "test")
+    ids = read_sample_ids(synth_dir / "sample_submission.csv", HPA)[::-2]  # another set, in another order
+    pd.DataFrame({"Id": ids, "Predicted": "0"}).to_csv(new / "sample_submission.csv", index=False)
+    result = run(["predict", str(out), "--data", str(new), "--out", str(tmp_path / "p"), "--workers", "0"])
+    assert "decoding png files" in result.output  # which store the pixels came from
+    assert pd.read_csv(tmp_path / "p" / "test.csv", dtype={"Id": str})["Id"].tolist() == ids
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "p" / "oof.csv"), pd.read_csv(out / "oof.csv"), atol=1e-6)
+
+
 def test_config_yaml_reproduces_the_run_settings(trained):
     runs, _ = trained
     out = runs / "test_resnet" / "fold0"
@@ -209,12 +224,17 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
             return loss
 
     monkeypatch.setattr(kit.train, "make_loss", lambda terms, *a, **k: BreaksInEpochTwo(terms))
+    stale = tmp_path / "test_resnet" / "fold0"
+    stale.mkdir(parents=True)
+    for name in ("oof.csv", "test.csv", "history.csv", "best.pt"):  # as an earlier, finished run left them
+        (stale / name).write_text("from an earlier run")
     result = run(cli_args(synth_dir, folds_csv, tmp_path, {**FAST, "epochs": 3}), expect=1)
     lines = result.output.strip().splitlines()
     assert lines[-1].startswith("Error: ") and "loss became nan" in lines[-1] and "keeps epoch 1" in lines[-1]
     out = tmp_path / "test_resnet" / "fold0"
     assert load_checkpoint(out / "last.pt")["epoch"] == 1
-    assert not (out / "oof.csv").exists()
+    assert not (out / "oof.csv").exists() and not (out / "test.csv").exists()  # nothing of two runs mixed
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1]
 
 
 @pytest.mark.parametrize("case,message", [
@@ -243,6 +263,24 @@ def test_bad_input_is_one_clear_line(synth_dir, folds_csv, tmp_path, case, messa
     result = run(args, expect=1)
     lines = result.output.strip().splitlines()
     assert lines == [lines[-1]] and lines[0].startswith("Error: ") and message in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("problem", ["missing test image", "undecodable train image, read in a worker"])
+def test_bad_images_are_one_clear_line(data_copy, folds_csv, tmp_path, problem):
+    data = CompetitionData(data_copy, HPA)
+    if problem == "missing test image":
+        sample_id = data.test_ids()[3]
+        path = data_copy / "test" / f"{sample_id}_yellow.png"
+        path.unlink()
+        message = f"Id {sample_id}: missing channel file {path}"
+    else:
+        sample_id = pd.read_csv(folds_csv, dtype=str).query("fold != '0'")["Id"].iloc[2]
+        path = data_copy / "train" / f"{sample_id}_green.png"
+        path.write_bytes(path.read_bytes()[:40])
+        message = f"Id {sample_id}: cannot decode {path}"
+    result = run(cli_args(data_copy, folds_csv, tmp_path / "runs", {**FAST, "workers": 1}), expect=1)
+    assert result.output.strip().splitlines()[-1] == f"Error: {message}"
     assert "Traceback" not in result.output
 
 

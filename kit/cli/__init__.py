@@ -2,9 +2,21 @@
 calls one library function that works the same from a notebook."""
 from __future__ import annotations
 
+import re
+
 import click
 
 from kit.errors import KitError
+
+# A KitError raised in a DataLoader worker comes back as "Caught KitError in DataLoader worker process 0.
+# Original Traceback (most recent call last): ... kit.errors.KitError: <the message>".
+WORKER_ERROR = re.compile(r"Original Traceback.*\n[\w.]+: ([^\n]*)\s*$", re.DOTALL)
+
+
+def one_line(err: KitError) -> str:
+    text = str(err)
+    match = WORKER_ERROR.search(text)
+    return match.group(1).strip() if match else text
 
 
 class KitGroup(click.Group):
@@ -14,7 +26,7 @@ class KitGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KitError as err:
-            raise click.ClickException(str(err)) from None
+            raise click.ClickException(one_line(err)) from None
 
 
 @click.group(cls=KitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
