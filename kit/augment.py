@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from kit.errors import KitError
@@ -23,11 +24,19 @@ def _build(entry: dict[str, Any], source: str):
     for key, value in params.items():
         if isinstance(value, list) and key != "transforms":
             params[key] = tuple(value)  # YAML has no tuples; albumentations' schemas want them
-    try:
-        return transform_class(**params)
-    except (TypeError, ValueError) as err:
-        first = str(err).splitlines()
-        raise KitError(f"{source}: {name}: {' '.join(line.strip() for line in first[:3])}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            transform = transform_class(**params)
+        except (TypeError, ValueError) as err:
+            first = str(err).splitlines()
+            raise KitError(f"{source}: {name}: {' '.join(line.strip() for line in first[:3])}") from None
+    # albumentations only warns about parameters it does not know; a typo would then silently do nothing.
+    for warning in caught:
+        if "not valid for transform" in str(warning.message):
+            unknown = str(warning.message).split("'")[1] if "'" in str(warning.message) else str(warning.message)
+            raise KitError(f"{source}: {name}: unknown parameter(s) {unknown}")
+    return transform
 
 
 def build_transform(entries: list[dict] | None, crop: int | None = None, seed: int | None = None,

@@ -46,7 +46,8 @@ FIELDS = (
     Field("batch_size", 32, int, "Images per batch (per process under torchrun)."),
     Field("accumulate", 1, int, "Batches per optimizer step (gradient accumulation)."),
     Field("lr", 1e-3, float, "Peak learning rate of the head (and of the backbone unless --backbone-lr)."),
-    Field("backbone_lr", None, float, "Peak learning rate of the backbone once unfrozen.", nullable=True),
+    Field("backbone_lr", None, float, "Peak learning rate of the backbone (default: --lr; --lr/10 with "
+          "--freeze-epochs, so the pretrained layers move less than the new head).", nullable=True),
     Field("weight_decay", 1e-2, float, "AdamW weight decay (not applied to biases and norm layers)."),
     Field("schedule", "onecycle", str, "Learning-rate schedule, stepped every optimizer step.",
           ("onecycle", "cosine", "constant")),
@@ -118,7 +119,9 @@ class Settings:
 
     @property
     def body_lr(self) -> float:
-        return self.lr if self.backbone_lr is None else self.backbone_lr
+        if self.backbone_lr is not None:
+            return self.backbone_lr
+        return self.lr / 10 if self.freeze_epochs else self.lr
 
 
 def parse_loss(value, source: str = "loss") -> dict[str, float]:
@@ -243,11 +246,15 @@ def resolve_settings(section: dict | None = None, options: dict | None = None, m
         entries = [by_name.get(name, {"model": name}) for name in models]
     if not entries:
         entries = [{}]
+    from kit.augment import build_transform
+
     runs = []
     for entry in entries:
         merged = {**base, **entry}
         normalise(merged, f"{source}: train", check=False)  # errors in the config name the config file
-        runs.append(Settings(normalise({**merged, **options}, "options" if options else f"{source}: train")))
+        settings = Settings(normalise({**merged, **options}, "options" if options else f"{source}: train"))
+        build_transform(settings.augment, settings.crop, source=f"{source}: train.augment")  # a typo fails now
+        runs.append(settings)
     return runs
 
 

@@ -86,6 +86,9 @@ def spec_from_dict(data: dict | None, source: str | Path = "kit.yaml") -> Compet
     if unknown:
         raise KitError(f"{source}: unknown competition key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     values = dict(data)
+    for key, value in values.items():
+        if key not in ("classes", "channels", "class_frequencies") and (not isinstance(value, str) or not value.strip()):
+            raise KitError(f"{source}: competition.{key} must be a non-empty string, got {value!r}")
     for key in ("classes", "channels", "class_frequencies"):
         if key in values and values[key] is not None:
             if not isinstance(values[key], (list, tuple)) or not values[key]:

@@ -44,6 +44,8 @@ def test_data_folder_precedence(tmp_path, monkeypatch):
     ("competition:\n  classes: []\n", "non-empty list"),
     ("competition: [1, 2]\n", "must be a mapping"),
     ("a: [unclosed\n", "not valid YAML"),
+    ("competition:\n  image_ext: 5\n", "competition.image_ext must be a non-empty string, got 5"),
+    ("competition:\n  slug: [a, b]\n", "competition.slug must be a non-empty string"),
 ])
 def test_bad_config_is_one_clear_error(tmp_path, text, message):
     path = tmp_path / "kit.yaml"

@@ -43,6 +43,9 @@ def test_settings_defaults_then_config_then_options():
     ({"freeze_epochs": 5, "epochs": 5}, "freeze_epochs must be in 0..epochs-1"),
     ({"crop": 600}, "crop must be between 1 and size"),
     ({"models": [{"lr": 1}]}, "needs a name"),
+    ({"augment": [{"name": "HorizontalFlip", "bogus": 3}]}, "exp.yaml: train.augment[0]: HorizontalFlip: unknown "
+                                                             "parameter(s) bogus"),
+    ({"augment": [{"name": "Flipz"}]}, "exp.yaml: train.augment[0]: unknown albumentations transform 'Flipz'"),
 ])
 def test_bad_settings_are_one_clear_line(section, message):
     with pytest.raises(KitError) as err:
@@ -142,6 +145,13 @@ def test_backbone_group_waits_for_the_unfreeze():
     assert seen[0]["head"] == pytest.approx(1e-3) and seen[10]["head"] < 1e-3
     decay = {g["role"]: g["weight_decay"] for g in optimizer.param_groups if g["params"][0].ndim == 1}
     assert decay == {"backbone": 0.0, "head": 0.0}  # biases are not decayed
+
+
+def test_the_backbone_learns_slower_after_a_freeze_unless_told_otherwise():
+    (plain,) = resolve_settings({}, {"lr": 1e-3})
+    (frozen,) = resolve_settings({}, {"lr": 1e-3, "freeze_epochs": 1})
+    (told,) = resolve_settings({}, {"lr": 1e-3, "freeze_epochs": 1, "backbone_lr": 5e-4})
+    assert (plain.body_lr, frozen.body_lr, told.body_lr) == (1e-3, pytest.approx(1e-4), 5e-4)
 
 
 # ---------------------------------------------------------------- checkpoints and device
