@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from kit.data import CompetitionData, Source, external_source
 from kit.errors import KitError
 from kit.spec import CompetitionSpec, spec_from_dict
 
@@ -29,6 +30,11 @@ class Config:
             raise KitError(f"{self.path or DEFAULT_CONFIG_NAME}: '{name}' must be a mapping")
         return dict(value)
 
+    @property
+    def base(self) -> Path:
+        """Relative paths in the config are relative to its folder."""
+        return self.path.parent if self.path else Path.cwd()
+
     def data_dir(self, option: str | os.PathLike | None = None) -> Path:
         """The competition files: `--data`, else $KIT_DATA, else the config's `data:`, else ./data."""
         if option:
@@ -36,9 +42,33 @@ class Config:
         if os.environ.get(DATA_ENV):
             return Path(os.environ[DATA_ENV])
         if self.raw.get("data"):
-            base = self.path.parent if self.path else Path.cwd()
-            return base / str(self.raw["data"])
+            return self.base / str(self.raw["data"])
         return Path(DEFAULT_DATA_DIR)
+
+    def competition_data(self, data_option: str | os.PathLike | None = None) -> CompetitionData:
+        """The competition folder plus the config's `external:` sources, read through the spec."""
+        sources, labels = [], []
+        entries = self.raw.get("external") or []
+        if not isinstance(entries, list):
+            raise KitError(f"{self.path}: 'external' must be a list of sources")
+        for index, entry in enumerate(entries):
+            where = f"{self.path}: external[{index}]"
+            if isinstance(entry, str):
+                source, labels_path = external_source(entry)
+            elif isinstance(entry, dict) and {"labels", "images"} <= set(entry) <= {"labels", "images", "ext"}:
+                source = Source(Path(str(entry["images"])), str(entry.get("ext", "jpg")).lstrip("."))
+                labels_path = Path(str(entry["labels"]))
+            else:
+                raise KitError(f"{where}: expected 'LABELS.csv:IMAGE_DIR[:EXT]' or {{labels: ..., images: ..., "
+                               f"ext: jpg}}, got {entry!r}")
+            if not source.image_dir.is_absolute():
+                source = Source(self.base / source.image_dir, source.image_ext)
+            labels_path = labels_path if labels_path.is_absolute() else self.base / labels_path
+            if not source.image_dir.is_dir():
+                raise KitError(f"{where}: image folder {source.image_dir} not found")
+            sources.append(source)
+            labels.append(labels_path)
+        return CompetitionData(self.data_dir(data_option), self.spec, tuple(sources), tuple(labels))
 
 
 def read_yaml(path: str | os.PathLike) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -157,11 +158,15 @@ def predict_run(run_dir: str | os.PathLike, data: CompetitionData | str | os.Pat
 
 
 def _trained_on(run_dir: Path, spec: CompetitionSpec) -> CompetitionData | None:
-    """The data folder the run's config.yaml names, if any."""
-    from kit.config import read_yaml
+    """The data (folder and external sources) the run's config.yaml names, if any."""
+    from kit.config import load_config
 
-    config = read_yaml(run_dir / "config.yaml") if (run_dir / "config.yaml").is_file() else {}
-    return CompetitionData(Path(config["data"]), spec) if config.get("data") else None
+    if not (run_dir / "config.yaml").is_file():
+        return None
+    config = load_config(run_dir / "config.yaml")
+    if not config.raw.get("data"):
+        return None
+    return replace(config.competition_data(config.base / str(config.raw["data"])), spec=spec)  # not $KIT_DATA
 
 
 def _holding(ids: Sequence[str], data: CompetitionData, trained_on: CompetitionData | None,

@@ -258,8 +258,11 @@ def resolve_settings(section: dict | None = None, options: dict | None = None, m
     return runs
 
 
-def run_config(settings: Settings, spec, data_root) -> dict:
-    """What `config.yaml` holds: a config file that reproduces this run (`kit train --config config.yaml`)."""
-    from pathlib import Path
-
-    return {"competition": spec.to_dict(), "data": str(Path(data_root).resolve()), "train": settings.to_dict()}
+def run_config(settings: Settings, data) -> dict:
+    """What `config.yaml` holds: a config file that reproduces this run (`kit train --config config.yaml`).
+    `data` is the run's CompetitionData; its paths are written absolute."""
+    config = {"competition": data.spec.to_dict(), "data": str(data.root.resolve())}
+    if data.external:
+        config["external"] = [{"labels": str(labels.resolve()), "images": str(source.image_dir.resolve()),
+                               "ext": source.image_ext} for source, labels in zip(data.external, data.external_labels)]
+    return {**config, "train": settings.to_dict()}

@@ -340,7 +340,7 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
         for name in (best_path.name, "history.csv", *(f"{split}.csv" for split in SPLITS)):
             (out_dir / name).unlink(missing_ok=True)
     if runtime.is_main:
-        io.write_yaml(out_dir / "config.yaml", run_config(settings, spec, data.root))
+        io.write_yaml(out_dir / "config.yaml", run_config(settings, data))
 
     wrapped, wrapped_frozen = None, None
     while state["epoch"] < settings.epochs and not state["stopped"]:

@@ -130,3 +130,36 @@ def test_bad_train_csv_through_the_cli_is_one_line(data_copy, tmp_path):
     assert result.exit_code == 1
     assert result.output.strip() == f"Error: {data_copy / 'train.csv'}: line 3: Id b: label 99 is out of range 0..27"
     assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+def test_external_sources_in_kit_yaml_reach_folds_train_and_predict(data_copy, tmp_path, monkeypatch):
+    import cv2
+
+    external = tmp_path / "hpav18" / "images"
+    external.mkdir(parents=True)
+    rows = []
+    for i in range(6):
+        for channel in HPA.channels:
+            cv2.imwrite(str(external / f"ext{i}_{channel}.jpg"), np.full((40, 40), 20 * i, np.uint8))
+        rows.append(f"ext{i},{i} 25")
+    (tmp_path / "hpav18" / "labels.csv").write_text("Id,Target\n" + "\n".join(rows) + "\n")
+    (tmp_path / "kit.yaml").write_text(f"data: {data_copy}\nexternal:\n  - labels: hpav18/labels.csv\n"
+                                       "    images: hpav18/images\n")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(main, ["folds", "--k", "2"]).exit_code == 0
+    folds = pd.read_csv(tmp_path / "folds" / "folds.csv", dtype={"Id": str})
+    assert {f"ext{i}" for i in range(6)} <= set(folds["Id"])
+    result = runner.invoke(main, ["train", "--model", "test_resnet", "--size", "32", "--epochs", "1", "--workers",
+                                  "0", "--tta", "none", "--no-progress", "--batch-size", "8"])
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs" / "test_resnet" / "fold0"
+    oof = pd.read_csv(run_dir / "oof.csv", dtype={"Id": str})
+    assert sorted(oof["Id"]) == sorted(folds.loc[folds["fold"] == 0, "Id"])
+    assert runner.invoke(main, ["predict", str(run_dir), "--out", str(tmp_path / "again"),
+                                "--workers", "0"]).exit_code == 0
+    assert len(pd.read_csv(tmp_path / "again" / "oof.csv")) == len(oof)
+
+    (tmp_path / "kit.yaml").write_text(f"data: {data_copy}\nexternal:\n  - labels: x.csv\n    images: nowhere\n")
+    result = runner.invoke(main, ["folds"])
+    assert result.exit_code == 1 and "external[0]: image folder" in result.output

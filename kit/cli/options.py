@@ -32,4 +32,4 @@ class Context:
 
 def resolve(config_path: Path | None, data_dir: Path | None = None) -> Context:
     config = load_config(config_path)
-    return Context(config=config, data=CompetitionData(config.data_dir(data_dir), config.spec))
+    return Context(config=config, data=config.competition_data(data_dir))
