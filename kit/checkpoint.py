@@ -68,8 +68,18 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # zip, pickle and unpickler errors come in many types
-        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-        raise KitError(f"{path}: not a readable checkpoint ({reason})") from None
+        raise KitError(f"{path}: not a readable checkpoint ({_load_failure(err)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or "model" not in payload:
         raise KitError(f"{path}: not a kit checkpoint (no model state)")
     return payload
+
+
+def _load_failure(err: Exception) -> str:
+    """The reason inside torch.load's long messages, which mostly advise loading untrusted files unsafely."""
+    text = str(err).strip()
+    if "Unsupported global" in text:
+        return "it holds Python objects that a safe (weights-only) load refuses; not a kit checkpoint"
+    if "WeightsUnpickler error" in text or "invalid load key" in text:
+        return "not a torch checkpoint file"
+    first = text.split(". ")[0] if text else type(err).__name__
+    return first[:160]

@@ -18,8 +18,13 @@ from kit.errors import KitError
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto `path` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except (FileExistsError, NotADirectoryError):
+        raise KitError(f"{path}: cannot write there, a file stands where a folder of that path should be") from None
+    except OSError as err:
+        raise KitError(f"{path}: cannot write there ({err.strerror})") from None
     os.close(fd)
     tmp = Path(tmp)
     # mkstemp creates the file owner-only; give the artifact the mode a plain open() would.

@@ -100,6 +100,12 @@ def test_existing_folds_survive_a_failed_run(data_copy, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_an_output_path_through_a_file_is_one_line(synth_dir, tmp_path):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    result = run_folds(synth_dir, tmp_path / "taken" / "folds.csv")
+    assert result.exit_code == 1 and "cannot write there" in result.output and "Traceback" not in result.output
+
+
 def test_missing_data_folder(tmp_path):
     result = run_folds(tmp_path / "nowhere", tmp_path / "f.csv")
     assert result.exit_code == 1

@@ -182,6 +182,12 @@ def test_checkpoint_errors(tmp_path):
     torch.save({"something": torch.zeros(1)}, tmp_path / "foreign.pt")
     with pytest.raises(KitError, match="not a kit checkpoint"):
         load_checkpoint(tmp_path / "foreign.pt")
+    (tmp_path / "text.pt").write_text("garbage")
+    with pytest.raises(KitError, match=r"text.pt: not a readable checkpoint \(not a torch checkpoint file\)$"):
+        load_checkpoint(tmp_path / "text.pt")
+    torch.save({"model": object()}, tmp_path / "pickled.pt")
+    with pytest.raises(KitError, match="Python objects that a safe .weights-only. load refuses"):
+        load_checkpoint(tmp_path / "pickled.pt")
 
 
 def test_device_choice_on_a_cpu_machine():

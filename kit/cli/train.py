@@ -26,8 +26,9 @@ def settings_options(func):
             func = click.option(f"{flag}/--no-{f.name.replace('_', '-')}", f.name, default=None, help=help_text)(func)
         elif f.name == "augment":
             func = click.option(flag, f.name, type=click.Choice(["default", "none"]), default=None,
-                                help="Augmentation: the default pipeline or none (set a list in the config's "
-                                     "train.augment).")(func)
+                                help="Augmentation: the default pipeline (flips, 90-degree rotations, affine, brightness/"
+                                     "contrast) or none; set a list in the config's train.augment. "
+                                     "[default: default]")(func)
         else:
             kind = click.Choice(f.choices) if f.choices else f.type
             func = click.option(flag, f.name, type=kind, default=None, help=help_text)(func)
