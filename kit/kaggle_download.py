@@ -139,6 +139,19 @@ def check_data(data_dir: str | os.PathLike, spec: CompetitionSpec, sample: int =
     return DataCheck(train=len(labels), test=len(test_ids), ids_checked=checked)
 
 
+def every_file_present(data_dir: Path, spec: CompetitionSpec) -> bool:
+    """train.csv and the sample submission read cleanly and every channel file of every Id exists."""
+    from kit.data import DecodingStore
+
+    data = CompetitionData(data_dir, spec)
+    try:
+        DecodingStore(data.train_labels()["Id"].tolist(), data.train_source, spec).check()
+        DecodingStore(data.test_ids(), data.test_source, spec).check()
+    except KitError:
+        return False
+    return True
+
+
 # ---------------------------------------------------------------- the download
 
 
@@ -163,6 +176,13 @@ def download(data_dir: str | os.PathLike, spec: CompetitionSpec, *, competition:
     recorded = recorded_files(data_dir, competition, key)
     if not force and complete(data_dir, recorded):
         result.files, result.skipped = recorded, True
+    elif not force and file_name is None and not recorded and every_file_present(data_dir, spec):
+        # Put there by hand (or by the kaggle CLI): every listed image is there, so nothing to fetch.
+        result.skipped = True
+        result.files = {path.relative_to(data_dir).as_posix(): path.stat().st_size
+                        for path in (data_dir / spec.train_csv, data_dir / spec.sample_submission)}
+        echo(f"{data_dir}: the competition files are already there (not downloaded by kit); --force downloads "
+             "them again")
     else:
         staging = data_dir / STAGING
         session = KaggleSession(competition, policy, echo=echo)

@@ -6,9 +6,10 @@ epoch, as in training. Epochs of the two loaders alternate (so load from other p
 and the median is reported, with the CPU time per image (this process + its workers), which load from
 other processes disturbs less than wall time. Files are in the page cache for both (just written).
 
-Two pipelines: `flips` (flips + brightness/contrast: OpenCV-backed, cheap) and `d4` (albumentations' D4,
+Three pipelines: `flips` (flips + brightness/contrast: OpenCV-backed, cheap), `d4` (albumentations' D4,
 whose 90-degree rotations and transposes become numpy strided copies of ~0.4 ms per 256 px 4-channel image,
-the same order as reading the sample from the cache).
+the same order as reading the sample from the cache), and `kit` (`kit train`'s default: flips, 90-degree
+rotations, affine, brightness/contrast).
 
 Usage: python scripts/bench_loader.py [--n-train 500] [--size 512] [--cache-size 256] [--workers 2]
 """
@@ -54,8 +55,10 @@ def main() -> None:
 
     import albumentations as A
 
+    from kit.augment import build_transform
     from kit.cache import available_cores, build_cache, find_cache
     from kit.data import CompetitionData, DecodingStore
+    from kit.settings import DEFAULT_AUGMENT
     from kit.spec import HPA
     from kit.synth import write_dataset
 
@@ -72,6 +75,7 @@ def main() -> None:
         pipelines = {
             "flips": A.Compose([A.RandomBrightnessContrast(p=0.5), A.HorizontalFlip(), A.VerticalFlip()]),
             "d4": A.Compose([A.RandomBrightnessContrast(p=0.5), A.D4()]),
+            "kit": build_transform(DEFAULT_AUGMENT, seed=0),  # what `kit train` uses unless told otherwise
         }
         decoding = DecodingStore(ids, data.train_sources(), HPA, args.cache_size)
         cached = find_cache(data, "train", args.cache_size, ids)

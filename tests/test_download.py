@@ -1,6 +1,7 @@
 """`kit download` end to end through the real kaggle client, against tests/kaggle_server.py."""
 import io
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -64,6 +65,16 @@ def test_files_present_and_complete_are_skipped(kaggle, competition_files, tmp_p
     assert (data / "train.csv").read_bytes() == competition_files["train.csv"]
     assert download(data, "--force").exit_code == 0
     assert len(kaggle.calls("DownloadDataFiles")) == 3
+
+
+def test_files_put_there_by_hand_are_not_fetched_again(kaggle, synth_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(synth_dir, data)
+    result = download(data)
+    assert result.exit_code == 0, result.output
+    assert "already there (not downloaded by kit)" in result.output and kaggle.calls("DownloadDataFiles") == []
+    next(iter((data / "test").iterdir())).unlink()  # one image short: fetched after all
+    assert download(data).exit_code == 0 and len(kaggle.calls("DownloadDataFiles")) == 1
 
 
 def test_keep_archive(kaggle, tmp_path):
