@@ -22,13 +22,18 @@ RAREST = 5
 
 def summary_table(result: BlendResult) -> str:
     """Each member's OOF macro F1 and the blend's: at 0.5, at tuned thresholds, cross-validated."""
-    width = max(len("member"), *(len(name) for name in result.members), len(f"blend ({result.method})"))
+    members = [(name, result.member_scores[name].macro(), float(weight))
+               for name, weight in zip(result.members, result.weights)]
+    return format_summary(members, f"blend ({result.method})", result.scores.macro())
+
+
+def format_summary(members: Sequence[tuple[str, dict, float]], blend_label: str, blend: dict) -> str:
+    """The summary table from plain values: (name, {at_0.5, tuned, cv}, weight) per member, then the blend."""
+    width = max(len("member"), *(len(name) for name, _, _ in members), len(blend_label))
     lines = [f"{'member':<{width}}  {'F1@0.5':>7}  {'tuned':>7}  {'cv':>7}  {'weight':>6}"]
-    for name, weight in zip(result.members, result.weights):
-        macro = result.member_scores[name].macro()
+    for name, macro, weight in members:
         lines.append(f"{name:<{width}}  {macro['at_0.5']:7.4f}  {macro['tuned']:7.4f}  {macro['cv']:7.4f}  {weight:6.3f}")
-    macro = result.scores.macro()
-    lines.append(f"{f'blend ({result.method})':<{width}}  {macro['at_0.5']:7.4f}  {macro['tuned']:7.4f}  {macro['cv']:7.4f}")
+    lines.append(f"{blend_label:<{width}}  {blend['at_0.5']:7.4f}  {blend['tuned']:7.4f}  {blend['cv']:7.4f}")
     return "\n".join(lines)
 
 
@@ -116,6 +121,32 @@ def rarest_classes(support: np.ndarray, count: int = RAREST) -> list[int]:
     return present[:count]
 
 
+def draw_per_class(axes, classes: Sequence[str], support: Sequence[int], members: dict[str, Sequence[float]],
+                   blend_tuned: Sequence[float], blend_cv: Sequence[float], method: str, threshold_mode: str) -> None:
+    """Per-class OOF F1 on `axes`: the blend's (bars tuned, ticks cross-validated) and each member's (dots).
+    Takes plain values so a blend JSON can be drawn again without the OOF predictions."""
+    x = np.arange(len(classes))
+    axes.bar(x, blend_tuned, color="#a6c8e6", label=f"blend ({method}), tuned")
+    axes.axhline(float(np.mean(blend_tuned)), color="#3b75af", linestyle="--", linewidth=1,
+                 label=f"blend macro F1, tuned ({np.mean(blend_tuned):.3f})")
+    axes.plot(x, blend_cv, "_", color="black", markersize=12, markeredgewidth=2, label="blend, cross-validated")
+    for i, (member, tuned) in enumerate(members.items()):
+        offset = (i - (len(members) - 1) / 2) * min(0.6 / max(len(members), 1), 0.15)
+        axes.plot(x + offset, tuned, "o", markersize=4, alpha=0.8, label=member)
+    axes.set_xticks(x, [f"{c} {name} (n={int(support[c])})" for c, name in enumerate(classes)],
+                    rotation=70, ha="right", fontsize=7)
+    axes.set_xlim(-0.7, len(classes) - 0.3)
+    axes.set_ylim(0, 1.25)  # headroom for the legend
+    axes.set_yticks(np.linspace(0, 1, 6))
+    axes.set_ylabel("OOF F1 at tuned thresholds")
+    axes.set_title(f"Per-class OOF F1: members and the blend ({threshold_mode} thresholds)")
+    handles, labels = axes.get_legend_handles_labels()
+    order = [len(handles) - 1, *range(len(handles) - 1)]  # the bars (drawn first, listed last) first
+    axes.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7,
+                ncol=min(5, len(members) + 3), loc="upper right")
+    axes.grid(axis="y", alpha=0.3)
+
+
 def draw(result: BlendResult, path: str | os.PathLike) -> None:
     """Per-class OOF F1 of each member and of the blend; F1 versus threshold of the rarest classes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -123,24 +154,11 @@ def draw(result: BlendResult, path: str | os.PathLike) -> None:
     from sklearn.metrics import precision_recall_curve
 
     classes, support = result.spec.classes, result.support
-    x = np.arange(len(classes))
     figure = Figure(figsize=(max(10.0, 0.42 * len(classes) + 4), 10), layout="constrained")
     FigureCanvasAgg(figure)
     top, bottom = figure.subplots(2, 1, height_ratios=[3, 2])
-    top.bar(x, result.scores.tuned, color="#a6c8e6", label=f"blend ({result.method}), tuned")
-    top.plot(x, result.scores.cv, "_", color="black", markersize=12, markeredgewidth=2,
-             label="blend, cross-validated")
-    for i, member in enumerate(result.members):
-        offset = (i - (len(result.members) - 1) / 2) * min(0.6 / max(len(result.members), 1), 0.15)
-        top.plot(x + offset, result.member_scores[member].tuned, "o", markersize=4, alpha=0.8, label=member)
-    top.set_xticks(x, [f"{c} {name} (n={int(support[c])})" for c, name in enumerate(classes)],
-                   rotation=70, ha="right", fontsize=7)
-    top.set_xlim(-0.7, len(classes) - 0.3)
-    top.set_ylim(0, 1.25)  # headroom for the legend
-    top.set_yticks(np.linspace(0, 1, 6))
-    top.set_ylabel("OOF F1 at tuned thresholds")
-    top.set_title(f"Per-class OOF F1: members and the blend ({result.threshold_mode} thresholds)")
-    top.legend(fontsize=7, ncol=min(4, len(result.members) + 2), loc="upper right")
+    draw_per_class(top, classes, support, {m: result.member_scores[m].tuned for m in result.members},
+                   result.scores.tuned, result.scores.cv, result.method, result.threshold_mode)
 
     for c in rarest_classes(support):
         precision, recall, cuts = precision_recall_curve(result.truth[:, c], result.oof[:, c])

@@ -1,14 +1,19 @@
 """`kit run EXPERIMENT.yaml`: the whole flow from one experiment file, through the same library calls as the
 single commands (folds, train, blend, submit); it adds only the bookkeeping of what is already done.
 
-An experiment file is a `kit.yaml` with more sections, every one optional:
+An experiment file is a `kit.yaml` with more sections, all optional but `train.models`:
 
     competition: {...}            # the spec (HPA by default)
-    data: data/
+    data: data/                   # relative to the experiment file; default ./data (or --data, $KIT_DATA)
+    external: [...]               # extra training sources, as in kit.yaml
     folds: {k: 5, seed: 42, groups: null}
     train: {epochs: ..., models: [resnet34, {name: densenet121, lr: 3e-4}], ...}
     blend: {name: blend, method: mean, thresholds: per-class, min_positives: 5, no_empty: true}
     submit: {enabled: false, dry_run: true, message: null}
+
+Paths inside the sections (runs, folds file, blend output) are relative to the working folder, as for the
+single commands. Every section is checked before the first epoch, so a typo in `blend:` fails in a second,
+not after hours of training.
 """
 from __future__ import annotations
 
@@ -21,9 +26,14 @@ from kit.config import Config, load_config
 from kit.data import CompetitionData
 from kit.errors import KitError
 
-FOLDS_KEYS = {"k", "seed", "groups"}
-BLEND_KEYS = {"name", "method", "thresholds", "min_positives", "no_empty", "allow_partial", "out"}
-SUBMIT_KEYS = {"enabled", "dry_run", "message", "competition", "wait"}
+SECTIONS = ("competition", "data", "external", "folds", "train", "blend", "submit")
+FOLDS_DEFAULTS = {"k": 5, "seed": 42, "groups": None}
+BLEND_DEFAULTS = {"name": "blend", "method": "mean", "thresholds": "per-class", "min_positives": 5, "no_empty": True,
+                  "allow_partial": False, "out": "submissions"}
+SUBMIT_DEFAULTS = {"enabled": False, "dry_run": True, "message": None, "competition": None, "wait": False}
+SHIPPED = Path(__file__).parent / "experiments"
+# Settings that may differ between a finished run and the experiment without making the run stale.
+NOT_COMPARED = {"mean", "std", "progress", "workers", "device"}
 
 
 @dataclass
@@ -35,12 +45,112 @@ class ExperimentResult:
     submission: object | None = None  # kit.kaggle_submit.SubmitResult
 
 
-def _section(config: Config, name: str, known: set[str]) -> dict:
+def shipped_experiments() -> list[str]:
+    """Names of the experiments that come with the kit (kit/experiments/<name>.yaml)."""
+    return sorted(p.stem for p in SHIPPED.glob("*.yaml"))
+
+
+def find_experiment(name: str | os.PathLike) -> Path:
+    """An experiment file: `name` if it is a file, else the shipped experiment of that name (`demo`)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    shipped = SHIPPED / f"{path.stem}.yaml"
+    if path.name == str(name) and path.suffix in ("", ".yaml") and shipped.is_file():
+        return shipped
+    raise KitError(f"{name}: experiment file not found, and not a shipped experiment "
+                   f"(shipped: {', '.join(shipped_experiments()) or 'none'})")
+
+
+def _typed(where: str, value, kind: type, minimum: int | None = None):
+    """`value` as `kind` (bool, int or str), or a KitError naming the file and key."""
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise KitError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise KitError(f"{where}: expected a whole number, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise KitError(f"{where}: must be at least {minimum}, got {value}")
+        return value
+    if not isinstance(value, str) or not value:
+        raise KitError(f"{where}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _section(config: Config, name: str, defaults: dict) -> dict:
+    """The section's values over `defaults`; unknown keys and values of the wrong type are errors."""
     values = config.section(name)
-    unknown = sorted(set(values) - known)
+    unknown = sorted(set(values) - set(defaults))
     if unknown:
-        raise KitError(f"{config.path}: unknown {name} key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return values
+        raise KitError(f"{config.path}: {name}: unknown key(s) {', '.join(unknown)}; known: {', '.join(defaults)}")
+    result = dict(defaults)
+    for key, value in values.items():
+        default = defaults[key]
+        if value is None and default is None:
+            continue
+        kind = int if key in ("k", "seed", "min_positives") else type(default) if default is not None else str
+        result[key] = _typed(f"{config.path}: {name}.{key}", value, kind, 2 if key == "k" else 0)
+    return result
+
+
+def _choice(where: str, value: str, choices) -> None:
+    if value not in choices:
+        raise KitError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+
+
+@dataclass
+class Plan:
+    """An experiment file read and checked: everything `run_experiment` needs before it starts."""
+
+    path: Path
+    config: Config
+    data: CompetitionData
+    runs: list  # kit.settings.Settings, one per model
+    folds_path: Path
+    folds: dict
+    blend: dict
+    submit: dict
+
+
+def load_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Plan:
+    """Read and check an experiment file (a path, or the name of a shipped experiment); trains nothing."""
+    from kit.blend_methods import METHODS
+    from kit.models import check_model_name
+    from kit.settings import resolve_settings
+    from kit.thresholds import MODES
+
+    path = find_experiment(path)
+    config = load_config(path)
+    unknown = sorted(set(config.raw) - set(SECTIONS))
+    if unknown:
+        raise KitError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+    folds = _section(config, "folds", FOLDS_DEFAULTS)
+    blend = _section(config, "blend", BLEND_DEFAULTS)
+    submit = _section(config, "submit", SUBMIT_DEFAULTS)
+    _choice(f"{path}: blend.method", blend["method"], METHODS)
+    _choice(f"{path}: blend.thresholds", blend["thresholds"], MODES)
+    if Path(blend["name"]).name != blend["name"] or blend["name"].startswith("."):
+        raise KitError(f"{path}: blend.name: {blend['name']!r} is not a plain file name")
+
+    train = config.section("train")
+    if not train.get("models") and not train.get("model"):
+        raise KitError(f"{path}: train.models: no models listed (e.g. models: [resnet34, densenet121])")
+    runs = resolve_settings(train, source=str(path))
+    for settings in runs:
+        try:
+            check_model_name(settings.model)
+        except KitError as err:
+            raise KitError(f"{path}: train.models: {err}") from None
+    names = [str(Path(s.runs) / s.run_name) for s in runs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise KitError(f"{path}: train.models: two entries would write {repeated[0]}; give one a different name:")
+    folds_path = Path(runs[0].folds)
+    if any(Path(s.folds) != folds_path for s in runs):
+        raise KitError(f"{path}: train.folds: every model of one experiment must use the same folds file")
+    return Plan(path, config, config.competition_data(data_dir), runs, folds_path, folds, blend, submit)
 
 
 def run_is_complete(out_dir: Path) -> bool:
@@ -48,72 +158,98 @@ def run_is_complete(out_dir: Path) -> bool:
     return (out_dir / "oof.csv").is_file() and (out_dir / "test.csv").is_file()
 
 
+def changed_settings(out_dir: Path, settings) -> list[str]:
+    """Settings of the finished run in `out_dir` (its config.yaml) that differ from `settings`."""
+    from kit.config import read_yaml
+    from kit.settings import normalise
+
+    try:
+        saved = normalise(read_yaml(out_dir / "config.yaml").get("train") or {}, check=False)
+    except KitError:
+        return []  # no readable config.yaml: nothing to compare against (the run itself is complete)
+    return sorted(k for k, v in settings.values.items() if k not in NOT_COMPARED and saved.get(k) != v)
+
+
 def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None = None, *, submit: bool | None = None,
                    dry_run: bool | None = None, log: Callable[[str], None] = print) -> ExperimentResult:
     """Folds (if missing), every model on every fold (skipping finished runs, resuming interrupted ones),
-    the blend and its submission file, then optionally the submission itself."""
+    the blend and its submission file, then optionally the submission itself; ends by logging the table of
+    each member's and the blend's OOF macro F1.
+
+    `submit` and `dry_run` override the file's submit.enabled and submit.dry_run.
+    """
     from kit.blend import blend_runs
     from kit.folds import make_folds, read_folds
-    from kit.models import check_model_name
-    from kit.settings import resolve_settings
     from kit.train import run_dir, train_fold
 
-    config = load_config(path)
-    spec = config.spec
-    data = CompetitionData(config.data_dir(data_dir), spec)
-    folds_options = _section(config, "folds", FOLDS_KEYS)
-    blend_options = _section(config, "blend", BLEND_KEYS)
-    submit_options = _section(config, "submit", SUBMIT_KEYS)
-    runs = resolve_settings(config.section("train"), source=str(path))
-    for settings in runs:
-        check_model_name(settings.model)
-    folds_path = Path(runs[0].folds)
-    if any(Path(s.folds) != folds_path for s in runs):
-        raise KitError(f"{path}: every model of one experiment must use the same folds file")
+    plan = load_experiment(path, data_dir)
+    spec, data = plan.config.spec, plan.data
+    data.check_root()
+    labels = data.train_labels()
+    data.test_ids()  # a missing or broken sample submission fails now, not after training
     result = ExperimentResult()
 
-    labels = data.train_labels()
-    if folds_path.is_file():
-        log(f"folds: using {folds_path}")
+    if plan.folds_path.is_file():
+        log(f"folds: using {plan.folds_path} (delete it to split again)")
     else:
-        _, _, warnings = make_folds(labels, spec, out=folds_path, k=int(folds_options.get("k", 5)),
-                                    seed=int(folds_options.get("seed", 42)), groups_file=folds_options.get("groups"))
+        _, _, warnings = make_folds(labels, spec, out=plan.folds_path, k=plan.folds["k"], seed=plan.folds["seed"],
+                                    groups_file=plan.folds["groups"])
         for warning in warnings:
             log(f"warning: {warning}")
-        log(f"folds: wrote {folds_path}")
-    fold_numbers = sorted(int(f) for f in read_folds(folds_path, labels["Id"].tolist())["fold"].unique())
+        log(f"folds: wrote {plan.folds_path} ({plan.folds['k']} folds)")
+    fold_numbers = sorted(int(f) for f in read_folds(plan.folds_path, labels["Id"].tolist())["fold"].unique())
+    if "k" in plan.config.section("folds") and plan.folds["k"] != len(fold_numbers):
+        log(f"warning: {plan.folds_path} has {len(fold_numbers)} folds, the experiment asks for {plan.folds['k']}; "
+            "using the file's (delete it to split again)")
 
-    for settings in runs:
+    total = len(plan.runs) * len(fold_numbers)
+    for settings in plan.runs:
         for fold in fold_numbers:
             fold_settings = settings.replace(fold=fold)
             out_dir = run_dir(fold_settings)
+            step = f"[{len(result.trained) + len(result.resumed) + len(result.skipped) + 1}/{total}] {out_dir}"
             if run_is_complete(out_dir):
-                log(f"{out_dir}: complete, skipped")
+                changed = changed_settings(out_dir, fold_settings)
+                note = f" (its settings differ: {', '.join(changed)}; delete it to train again)" if changed else ""
+                log(f"{step}: complete, skipped{note}")
                 result.skipped.append(out_dir)
                 continue
             resume = (out_dir / "last.pt").is_file()
-            log(f"{out_dir}: {'resuming' if resume else 'training'}")
+            log(f"{step}: {'resuming from last.pt' if resume else 'training'}")
             train_fold(fold_settings, data, out_dir, resume=resume, log=log)
             (result.resumed if resume else result.trained).append(out_dir)
 
-    run_roots = list(dict.fromkeys(Path(s.runs) / s.run_name for s in runs))
-    name = blend_options.get("name", "blend")
+    run_roots = list(dict.fromkeys(Path(s.runs) / s.run_name for s in plan.runs))
+    blend = plan.blend
     result.blend = blend_runs(
-        run_roots, spec, folds_path, data.root / spec.sample_submission, labels,
-        blend_options.get("out", "submissions"), name, method=blend_options.get("method", "mean"),
-        thresholds=blend_options.get("thresholds", "per-class"),
-        min_positives=int(blend_options.get("min_positives", 5)), no_empty=bool(blend_options.get("no_empty", True)),
-        allow_partial=bool(blend_options.get("allow_partial", False)), command=f"kit run {path}",
+        run_roots, spec, plan.folds_path, data.root / spec.sample_submission, labels, blend["out"], blend["name"],
+        method=blend["method"], thresholds=blend["thresholds"], min_positives=blend["min_positives"],
+        no_empty=blend["no_empty"], allow_partial=blend["allow_partial"], command=f"kit run {plan.path}",
     )
-    log(result.blend.table())
+    for member, reason in result.blend.left_out:
+        log(f"warning: left out {member}: {reason}")
+    files = result.blend.files
+    log(f"blend: wrote {files['csv']} ({len(result.blend.predicted)} rows, validated), "
+        + ", ".join(str(p) for kind, p in files.items() if kind != "csv"))
 
-    if submit if submit is not None else bool(submit_options.get("enabled", False)):
+    if submit if submit is not None else plan.submit["enabled"]:
         from kit.kaggle_submit import submit as kaggle_submit
+        from kit.submit_log import previous_submission, sha256_of
 
-        result.submission = kaggle_submit(
-            result.blend.files["csv"], spec, data.root / spec.sample_submission,
-            competition=submit_options.get("competition"), message=submit_options.get("message"),
-            wait=bool(submit_options.get("wait", False)),
-            dry_run=dry_run if dry_run is not None else bool(submit_options.get("dry_run", True)), echo=log,
-        )
+        log_path = Path(blend["out"]) / "log.csv"
+        competition = plan.submit["competition"] or spec.slug
+        previous = previous_submission(log_path, sha256_of(files["csv"]), competition)
+        if previous is not None:  # a rerun that changed nothing: done, not an error
+            log(f"submit: {files['csv']} (these exact bytes) went to {competition} at {previous['time']}; skipped")
+        else:
+            result.submission = kaggle_submit(
+                files["csv"], spec, data.root / spec.sample_submission, competition=competition,
+                message=plan.submit["message"], wait=plan.submit["wait"],
+                dry_run=dry_run if dry_run is not None else plan.submit["dry_run"], log_path=log_path, echo=log,
+            )
+            log(result.submission.describe())
+    log("")
+    log(f"OOF macro F1 ({len(result.blend.truth)} train images, {len(fold_numbers)} folds; tuned = per-class "
+        "thresholds fit on all OOF rows, cv = fit on the other folds, the honest estimate):")
+    log(result.blend.table())
     return result

@@ -31,6 +31,15 @@ class SubmitResult:
     score: str = ""
     dry_run: bool = False
 
+    def describe(self) -> str:
+        """For the terminal: what would be sent (dry run) or what was sent, and the public score if there is one."""
+        if self.dry_run:
+            size = self.file.stat().st_size if self.file.is_file() else 0
+            return (f"dry run: would upload {self.file} ({self.rows} rows, {size} bytes, sha256 {self.sha256[:12]}) "
+                    f"to {self.competition} with message: {self.message}")
+        line = f"submitted {self.file} to {self.competition} (ref {self.ref}): {self.message}"
+        return line + (f"\npublic score: {self.score}" if self.outcome == "scored" else "")
+
 
 def _blend_f1(meta: dict) -> tuple[float, str] | None:
     """The blend's OOF macro F1 from a `kit blend` JSON (`blend.f1.cv`, else `tuned`, else `at_0.5`)."""

@@ -1,7 +1,10 @@
-"""`kit report`: learning curves of a run (from history.csv) as a PNG, readable at a glance."""
+"""`kit report`: pictures for people. Learning curves of a run (from history.csv), every fold of a model at
+a glance, and the per-class chart of a blend (from its JSON), each as a PNG readable at a glance."""
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -10,13 +13,14 @@ from kit import io
 from kit.errors import KitError
 
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_f1", "val_f1_tuned", "seconds")
+BLEND_KEYS = ("name", "method", "threshold_mode", "classes", "members", "blend")
 
 
 def read_history(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise KitError(f"{path}: no history.csv (is this a run folder of `kit train`?)")
-    history = io.read_csv(path)
+    history = pd.read_csv(path)
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing:
         raise KitError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
@@ -25,13 +29,36 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
     return history
 
 
-def plot_learning_curves(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """Loss, validation macro F1 and learning rate per epoch of one run folder -> `<run_dir>/curves.png`."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(figure, out: Path) -> Path:
+    with io.atomic_path(out) as tmp:
+        figure.savefig(tmp, dpi=110, format="png")
+    _pyplot().close(figure)
+    return out
+
+
+def _epoch_ticks(axis, epochs) -> None:
+    """Whole epochs on the x axis (matplotlib would label a one-epoch run 0.96, 0.98, ...)."""
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = sorted(set(int(e) for e in epochs))
+    if len(epochs) <= 15:
+        axis.set_xticks(epochs)
+    else:
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def plot_learning_curves(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Loss, validation macro F1 and learning rate per epoch of one run folder -> `<run_dir>/curves.png`."""
+    plt = _pyplot()
     run_dir = Path(run_dir)
     history = read_history(run_dir / "history.csv")
     out = Path(out) if out else run_dir / "curves.png"
@@ -45,9 +72,8 @@ def plot_learning_curves(run_dir: str | os.PathLike, out: str | os.PathLike | No
     f1_ax.plot(epochs, history["val_f1"], "o-", label="at 0.5")
     f1_ax.plot(epochs, history["val_f1_tuned"], "o-", label="tuned thresholds")
     best = history["val_f1_tuned"].idxmax()
-    f1_ax.annotate(f"best {history['val_f1_tuned'][best]:.3f} (epoch {epochs[best]})",
-                   (epochs[best], history["val_f1_tuned"][best]), textcoords="offset points", xytext=(0, -18),
-                   ha="center")
+    f1_ax.plot(epochs[best], history["val_f1_tuned"][best], "*", color="black", markersize=12, zorder=3,
+               label=f"best: {history['val_f1_tuned'][best]:.3f} (epoch {epochs[best]})")
     f1_ax.set(title="Validation macro F1", xlabel="epoch", ylabel="macro F1", ylim=(0, 1))
     f1_ax.legend()
     lr_ax.plot(epochs, history["lr"], "o-", color="tab:gray")
@@ -55,9 +81,128 @@ def plot_learning_curves(run_dir: str | os.PathLike, out: str | os.PathLike | No
     lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
     for axis in (loss_ax, f1_ax, lr_ax):
         axis.grid(alpha=0.3)
-    figure.suptitle(f"{title}: {len(history)} epochs, {history['seconds'].sum():.0f} s")
+        _epoch_ticks(axis, epochs)
+    epochs_text = "1 epoch" if len(history) == 1 else f"{len(history)} epochs"
+    figure.suptitle(f"{title}: {epochs_text}, {history['seconds'].sum():.0f} s")
     figure.tight_layout()
-    with io.atomic_path(out) as tmp:
-        figure.savefig(tmp, dpi=110, format="png")
-    plt.close(figure)
-    return out
+    return _save(figure, out)
+
+
+def fold_runs(model_dir: str | os.PathLike) -> dict[str, Path]:
+    """The fold run folders (with a history.csv) of a runs/<model> folder, by name (fold0, fold1, ...)."""
+    found = [p.parent for p in Path(model_dir).glob("*/history.csv")]
+    return {p.name: p for p in sorted(found, key=lambda p: (len(p.name), p.name))}
+
+
+def plot_folds(model_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Validation loss and macro F1 (tuned) of every fold of one model -> `<model_dir>/folds.png`."""
+    plt = _pyplot()
+    model_dir = Path(model_dir)
+    runs = fold_runs(model_dir)
+    if not runs:
+        raise KitError(f"{model_dir}: no fold folders with a history.csv")
+    out = Path(out) if out else model_dir / "folds.png"
+    figure, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(12, 4.2))
+    best, epochs = [], []
+    for name, run in runs.items():
+        history = read_history(run / "history.csv")
+        line, = loss_ax.plot(history["epoch"], history["val_loss"], "o-", markersize=3, label=name)
+        f1_ax.plot(history["epoch"], history["val_f1_tuned"], "o-", markersize=3, color=line.get_color(),
+                   label=f"{name} (best {history['val_f1_tuned'].max():.3f})")
+        best.append(history["val_f1_tuned"].max())
+        epochs.extend(history["epoch"])
+    loss_ax.set(title="Validation loss", xlabel="epoch", ylabel="loss")
+    f1_ax.set(title="Validation macro F1, tuned thresholds", xlabel="epoch", ylabel="macro F1", ylim=(0, 1))
+    for axis in (loss_ax, f1_ax):
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+        _epoch_ticks(axis, epochs)
+    mean = sum(best) / len(best)
+    figure.suptitle(f"{model_dir.resolve().name}: {len(runs)} folds, best validation F1 {min(best):.3f} to "
+                    f"{max(best):.3f} (mean {mean:.3f})")
+    figure.tight_layout()
+    return _save(figure, out)
+
+
+def read_blend_report(path: str | os.PathLike) -> dict:
+    """A `kit blend` JSON report, checked for what the chart needs."""
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise KitError(f"{path}: cannot read ({err.strerror})") from None
+    except ValueError as err:
+        raise KitError(f"{path}: not valid JSON ({err})") from None
+    missing = [key for key in BLEND_KEYS if not isinstance(report, dict) or key not in report]
+    if missing:
+        raise KitError(f"{path}: not a `kit blend` report (missing {', '.join(missing)})")
+    n = len(report["classes"])
+    per_class = report["blend"].get("per_class", {})
+    for key in ("tuned", "cv", "support"):
+        if len(per_class.get(key, ())) != n:
+            raise KitError(f"{path}: blend.per_class.{key} should have {n} values, one per class")
+    for member in report["members"]:
+        if len(member.get("per_class", {}).get("tuned", ())) != n:
+            raise KitError(f"{path}: member {member.get('name')!r}: per_class.tuned should have {n} values")
+    return report
+
+
+def blend_summary(report: dict) -> str:
+    """The members' and the blend's OOF macro F1 (at 0.5, tuned, cross-validated) from a blend JSON."""
+    from kit.blend_report import format_summary
+
+    members = [(m["name"], m["f1"], m.get("weight", 0.0)) for m in report["members"]]
+    return format_summary(members, f"blend ({report['method']})", report["blend"]["f1"])
+
+
+def plot_blend(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """The per-class chart of a blend JSON (class names, support, each member's and the blend's OOF F1)
+    -> `<name>_per_class.png` beside it (`kit blend`'s own `<name>.png` also has the threshold curves)."""
+    from kit.blend_report import draw_per_class
+
+    plt = _pyplot()
+    path = Path(path)
+    report = read_blend_report(path)
+    out = Path(out) if out else path.with_name(f"{path.stem}_per_class.png")
+    classes, blend = report["classes"], report["blend"]
+    figure, axes = plt.subplots(figsize=(max(10.0, 0.42 * len(classes) + 4), 6.5))
+    draw_per_class(axes, classes, blend["per_class"]["support"],
+                   {m["name"]: m["per_class"]["tuned"] for m in report["members"]},
+                   blend["per_class"]["tuned"], blend["per_class"]["cv"], report["method"], report["threshold_mode"])
+    macro = blend["f1"]
+    figure.suptitle(f"{report['name']}: blend of {len(report['members'])}, OOF macro F1 {macro['at_0.5']:.3f} at 0.5, "
+                    f"{macro['tuned']:.3f} tuned, {macro['cv']:.3f} cross-validated", fontweight="bold")
+    figure.tight_layout()
+    return _save(figure, out)
+
+
+def report(paths, log: Callable[[str], None] = print) -> list[Path]:
+    """PNGs for each path: a run folder (curves.png), a runs/<model> folder (curves of every fold and
+    folds.png), a runs root (every model in it), or a blend JSON (<name>_per_class.png; its scores are
+    logged too)."""
+    written = []
+
+    def wrote(out: Path) -> None:
+        written.append(out)
+        log(f"wrote {out}")
+
+    for path in map(Path, paths):
+        if not path.exists():
+            raise KitError(f"{path}: not found")
+        if path.is_file():
+            if path.suffix != ".json":
+                raise KitError(f"{path}: expected a run folder or a `kit blend` JSON report")
+            wrote(plot_blend(path))
+            log(f"{path}: OOF macro F1\n{blend_summary(read_blend_report(path))}")
+        elif (path / "history.csv").is_file():
+            wrote(plot_learning_curves(path))
+        else:
+            models = [path] if fold_runs(path) else [p for p in sorted(path.iterdir()) if p.is_dir() and fold_runs(p)]
+            if not models:
+                raise KitError(f"{path}: no history.csv in it or in its folders (expected a run folder "
+                               "runs/<model>/fold<k>, a runs/<model> folder or a runs root)")
+            for model in models:
+                for run in fold_runs(model).values():
+                    wrote(plot_learning_curves(run))
+                wrote(plot_folds(model))
+    return written

@@ -35,11 +35,17 @@ def main():
     """kit: from competition files to a strong, honest Kaggle submission.
 
     \b
+    kit run EXPERIMENT   the whole flow from one experiment file (`kit run demo`)
     kit synth DIR        write a synthetic competition-shaped data set
+    kit download         fetch the competition files through the Kaggle API
+    kit cache            decode every image once into a resized cache
     kit folds            5-fold multi-label stratified splits
     kit train --fold 0   train timm backbones on a fold, TTA predictions
+    kit predict RUN_DIR  redo a run's TTA predictions without training
     kit blend            blend out-of-fold predictions, tune per-class thresholds
+    kit report PATH      learning curves of runs, per-class chart of a blend (PNG)
     kit submit FILE      push the submission through the Kaggle API
+    kit submissions      list the competition's submissions and scores
 
     Settings come from kit.yaml in the working folder (or --config FILE); options win over it.
     The Human Protein Atlas competition is the default.
@@ -47,4 +53,4 @@ def main():
 
 
 # Each module registers its command(s) on `main` when imported.
-from kit.cli import blend, cache, folds, submit, synth, train  # noqa: E402,F401
+from kit.cli import blend, cache, folds, report, run, submit, synth, train  # noqa: E402,F401

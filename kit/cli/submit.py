@@ -45,16 +45,9 @@ def submit(file, message, competition, wait, timeout, dry_run, force, log_path, 
     sample = context.data.root / spec.sample_submission
     result = submit_file(file, spec, sample, competition=competition, message=message, wait=wait, timeout=timeout,
                          dry_run=dry_run, force=force, log_path=log_path, echo=_warn)
-    if dry_run:
-        click.echo(f"dry run: would upload {file} ({result.rows} rows, {file.stat().st_size} bytes, "
-                   f"sha256 {result.sha256[:12]}) to {result.competition} with message: {result.message}")
-        return
-    click.echo(f"submitted {file} to {result.competition} (ref {result.ref}): {result.message}")
-    if wait:
-        if result.outcome == "scored":
-            click.echo(f"public score: {result.score}")
-        else:
-            click.echo(f"not scored within {timeout}s; see `kit submissions`")
+    click.echo(result.describe())
+    if wait and not dry_run and result.outcome != "scored":
+        click.echo(f"not scored within {timeout}s; see `kit submissions`")
 
 
 @main.command()
