@@ -23,5 +23,11 @@ lint: $(STAMP)
 demo: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH bash scripts/demo.sh
 
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_foundation.py
+	$(BIN)/python scripts/bench_loader.py
+	$(BIN)/python scripts/bench_blend.py
+	$(BIN)/python scripts/bench_train.py throughput --threads 1
+
 clean:
 	rm -rf demo runs folds/*.csv submissions/*.csv submissions/*.json submissions/*.png
