@@ -7,13 +7,13 @@ accumulation step, write files from rank 0 only) without touching the loop.
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.utils.data import Sampler, WeightedRandomSampler
 
+from kit.cache import available_cores
 from kit.errors import KitError
 
 
@@ -43,13 +43,6 @@ def amp_dtype(device: torch.device, amp: str = "auto") -> torch.dtype | None:
     if amp == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 @dataclass
