@@ -20,7 +20,7 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise KitError(f"{path}: no history.csv (is this a run folder of `kit train`?)")
-    history = pd.read_csv(path)
+    history = io.read_csv(path)
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing:
         raise KitError(f"{path}: line 1: missing column(s) {', '.join(missing)}")

@@ -26,6 +26,9 @@ def test_learning_curves_png(tmp_path):
 def test_history_problems_are_clear(tmp_path):
     with pytest.raises(KitError, match="no history.csv"):
         plot_learning_curves(tmp_path)
+    (tmp_path / "history.csv").write_bytes(b"\x00\xff\xfe")
+    with pytest.raises(KitError, match="history.csv: not UTF-8 text"):
+        plot_learning_curves(tmp_path)
     (tmp_path / "history.csv").write_text("epoch,lr\n1,0.1\n")
     with pytest.raises(KitError, match="missing column"):
         plot_learning_curves(tmp_path)
