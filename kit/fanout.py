@@ -18,8 +18,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from kit.cache import available_cores  # not kit.device: torch must load after CUDA_VISIBLE_DEVICES is set
 from kit.data import CompetitionData
-from kit.device import available_cores
 from kit.errors import KitError
 from kit.settings import Settings
 

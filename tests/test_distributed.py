@@ -186,3 +186,9 @@ def test_bad_gpus_are_one_clear_line(synth_dir, folds_csv, tmp_path, gpus, messa
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and message in result.output and len(result.output.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_a_fanned_out_process_loads_torch_only_after_choosing_its_gpu():
+    # The child unpickles kit.fanout before it sets CUDA_VISIBLE_DEVICES; torch must not be loaded by then.
+    check = "import sys, kit.fanout; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", check], timeout=120).returncode == 0
