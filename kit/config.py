@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from kit.data import CompetitionData, Source, external_source
+from kit.data.reading import CompetitionData, Source, external_source
+from kit.data.spec import CompetitionSpec, spec_from_dict
 from kit.errors import KitError
-from kit.spec import CompetitionSpec, spec_from_dict
 
 DEFAULT_CONFIG_NAME = "kit.yaml"
 DATA_ENV = "KIT_DATA"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kit.config import Config, load_config
-from kit.data import CompetitionData
+from kit.data.reading import CompetitionData
 from kit.errors import KitError
 
 SECTIONS = ("competition", "data", "external", "folds", "train", "blend", "submit")
@@ -41,8 +41,8 @@ class ExperimentResult:
     trained: list[Path] = field(default_factory=list)
     resumed: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
-    blend: object | None = None  # kit.blend.BlendResult
-    submission: object | None = None  # kit.kaggle_submit.SubmitResult
+    blend: object | None = None  # kit.blend.blending.BlendResult
+    submission: object | None = None  # kit.kaggle.submit.SubmitResult
 
 
 def shipped_experiments() -> list[str]:
@@ -116,10 +116,10 @@ class Plan:
 
 def load_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Plan:
     """Read and check an experiment file (a path, or the name of a shipped experiment); trains nothing."""
-    from kit.blend_methods import METHODS
-    from kit.models import check_model_name
+    from kit.blend.methods import METHODS
+    from kit.score.thresholds import MODES
     from kit.settings import resolve_settings
-    from kit.thresholds import MODES
+    from kit.train.models import check_model_name
 
     path = find_experiment(path)
     config = load_config(path)
@@ -178,9 +178,9 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
 
     `submit` and `dry_run` override the file's submit.enabled and submit.dry_run.
     """
-    from kit.blend import blend_runs
-    from kit.folds import make_folds, read_folds
-    from kit.train import run_dir, train_fold
+    from kit.blend.blending import blend_runs
+    from kit.data.folds import make_folds, read_folds
+    from kit.train.loop import run_dir, train_fold
 
     plan = load_experiment(path, data_dir)
     spec, data = plan.config.spec, plan.data
@@ -233,8 +233,8 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
         + ", ".join(str(p) for kind, p in files.items() if kind != "csv"))
 
     if submit if submit is not None else plan.submit["enabled"]:
-        from kit.kaggle_submit import submit as kaggle_submit
-        from kit.submit_log import previous_submission, sha256_of
+        from kit.kaggle.log import previous_submission, sha256_of
+        from kit.kaggle.submit import submit as kaggle_submit
 
         log_path = Path(blend["out"]) / "log.csv"
         competition = plan.submit["competition"] or spec.slug
@@ -251,5 +251,7 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
     log("")
     log(f"OOF macro F1 ({len(result.blend.truth)} train images, {len(fold_numbers)} folds; tuned = per-class "
         "thresholds fit on all OOF rows, cv = fit on the other folds, the honest estimate):")
-    log(result.blend.table())
+    from kit.blend.report import summary_table
+
+    log(summary_table(result.blend))
     return result

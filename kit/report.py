@@ -149,7 +149,7 @@ def read_blend_report(path: str | os.PathLike) -> dict:
 
 def blend_summary(report: dict) -> str:
     """The members' and the blend's OOF macro F1 (at 0.5, tuned, cross-validated) from a blend JSON."""
-    from kit.blend_report import format_summary
+    from kit.blend.report import format_summary
 
     members = [(m["name"], m["f1"], m.get("weight", 0.0)) for m in report["members"]]
     return format_summary(members, f"blend ({report['method']})", report["blend"]["f1"])
@@ -158,7 +158,7 @@ def blend_summary(report: dict) -> str:
 def plot_blend(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """The per-class chart of a blend JSON (class names, support, each member's and the blend's OOF F1)
     -> `<name>_per_class.png` beside it (`kit blend`'s own `<name>.png` also has the threshold curves)."""
-    from kit.blend_report import draw_per_class
+    from kit.blend.report import draw_per_class
 
     plt = _pyplot()
     path = Path(path)

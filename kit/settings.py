@@ -246,7 +246,7 @@ def resolve_settings(section: dict | None = None, options: dict | None = None, m
         entries = [by_name.get(name, {"model": name}) for name in models]
     if not entries:
         entries = [{}]
-    from kit.augment import build_transform
+    from kit.data.augment import build_transform
 
     runs = []
     for entry in entries:

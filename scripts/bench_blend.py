@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
-from kit.blend import Blender, blend_members, evaluate
-from kit.blend_report import write_outputs
-from kit.gather import gather
-from kit.metrics import best_thresholds
-from kit.spec import HPA, HPA_CLASS_COUNTS, HPA_TRAIN_SIZE
+from kit.blend.blending import Blender, blend_members, evaluate
+from kit.blend.gather import gather
+from kit.blend.report import write_outputs
+from kit.data.spec import HPA, HPA_CLASS_COUNTS, HPA_TRAIN_SIZE
+from kit.score.metrics import best_thresholds
 
 N_TEST = 11702
 K = 5

@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from kit.folds import assign_folds
-from kit.spec import HPA, HPA_TRAIN_SIZE
-from kit.synth import write_dataset
+from kit.data.folds import assign_folds
+from kit.data.spec import HPA, HPA_TRAIN_SIZE
+from kit.data.synth import write_dataset
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ def epoch_rate(store, transform, workers: int, batch_size: int) -> tuple[float, 
     """(images/s of wall time, CPU ms per image over this process and its workers) for one epoch."""
     import resource
 
-    from kit.loader import ImageDataset, make_loader
+    from kit.data.loader import ImageDataset, make_loader
 
     def cpu() -> float:
         return sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
@@ -55,12 +55,13 @@ def main() -> None:
 
     import albumentations as A
 
-    from kit.augment import build_transform
-    from kit.cache import available_cores, build_cache, find_cache
-    from kit.data import CompetitionData, DecodingStore
+    from kit.data.augment import build_transform
+    from kit.data.cache import build_cache, find_cache
+    from kit.data.reading import CompetitionData, DecodingStore
+    from kit.data.spec import HPA
+    from kit.data.synth import write_dataset
     from kit.settings import DEFAULT_AUGMENT
-    from kit.spec import HPA
-    from kit.synth import write_dataset
+    from kit.system import available_cores
 
     with tempfile.TemporaryDirectory() as tmp:
         root = args.dir or Path(tmp) / "data"

@@ -1,6 +1,6 @@
 """Training benchmark: the kit's training loop against a bare PyTorch loop, and out-of-fold quality on `kit synth`.
 
-throughput: images/s of `kit.train.train_one_epoch` (AdamW with per-group schedules, the multi-label loss
+throughput: images/s of `kit.train.loop.train_one_epoch` (AdamW with per-group schedules, the multi-label loss
 module, the NaN check, the running loss, tqdm) against a bare loop (AdamW, BCE, backward, step) on the same
 model, the same in-memory data, batch size and DataLoader, in one run. Epochs of the two alternate, each
 starting from the same weights, so load from other processes hits both alike; the median is reported, in
@@ -74,9 +74,9 @@ def kit_epoch(model, loader, settings, targets, mean, std) -> tuple[float, float
 
     import torch
 
-    from kit.device import make_runtime
-    from kit.losses import make_loss
-    from kit.train import make_scheduler, param_groups, train_one_epoch
+    from kit.train.distributed import make_runtime
+    from kit.train.loop import make_scheduler, param_groups, train_one_epoch
+    from kit.train.losses import make_loss
 
     runtime = make_runtime("cpu", "auto")
     optimizer = torch.optim.AdamW(param_groups(model, settings), lr=settings.lr)
@@ -91,10 +91,10 @@ def kit_epoch(model, loader, settings, targets, mean, std) -> tuple[float, float
 def throughput(args) -> None:
     import torch
 
-    from kit.loader import ImageDataset, make_loader
+    from kit.data.loader import ImageDataset, make_loader
+    from kit.data.spec import HPA
     from kit.settings import resolve_settings
-    from kit.spec import HPA
-    from kit.train import build_model
+    from kit.train.models import build_model
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (args.n_images, args.size, args.size, HPA.num_channels), dtype=np.uint8)
@@ -125,13 +125,13 @@ def throughput(args) -> None:
 
 
 def quality(args) -> None:
-    from kit.data import CompetitionData, labels_to_matrix
-    from kit.folds import make_folds
-    from kit.metrics import best_thresholds, macro_f1
+    from kit.data.folds import make_folds
+    from kit.data.reading import CompetitionData, labels_to_matrix
+    from kit.data.spec import HPA
+    from kit.data.synth import write_dataset
+    from kit.score.metrics import best_thresholds, macro_f1
     from kit.settings import resolve_settings
-    from kit.spec import HPA
-    from kit.synth import write_dataset
-    from kit.train import train_fold
+    from kit.train.loop import train_fold
 
     with tempfile.TemporaryDirectory() as tmp:
         work = args.dir or Path(tmp)
@@ -144,7 +144,7 @@ def quality(args) -> None:
         folds_csv = work / "folds.csv"
         make_folds(labels, HPA, out=folds_csv, k=args.folds, seed=0)
         if args.cache:
-            from kit.cache import build_cache
+            from kit.data.cache import build_cache
 
             build_cache(data, args.size)
         options = {"model": args.model, "pretrained": "none", "size": args.size, "epochs": args.epochs,

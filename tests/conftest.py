@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from kit.spec import HPA
-from kit.synth import write_dataset
+from kit.data.spec import HPA
+from kit.data.synth import write_dataset
 
 
 @pytest.fixture(scope="session")

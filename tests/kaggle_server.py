@@ -299,7 +299,7 @@ if pytest is not None:
         home = tmp_path_factory.mktemp("kaggle-home")
         with pytest.MonkeyPatch.context() as mp:
             _clean_environment(mp, home)
-            from kit.kaggle_client import api_class
+            from kit.kaggle.client import api_class
 
             return api_class()
 

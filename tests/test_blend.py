@@ -12,13 +12,13 @@ import pytest
 from click.testing import CliRunner
 from sklearn.metrics import f1_score
 
-from kit.blend import blend_runs
+from kit.blend.blending import blend_runs
 from kit.cli import main
+from kit.data.spec import HPA, CompetitionSpec
+from kit.data.submission import validate_submission
 from kit.errors import KitError
-from kit.metrics import best_global_threshold
-from kit.spec import HPA, CompetitionSpec
-from kit.submission import validate_submission
-from kit.thresholds import apply_thresholds, fit_thresholds
+from kit.score.metrics import best_global_threshold
+from kit.score.thresholds import apply_thresholds, fit_thresholds
 
 SMALL = CompetitionSpec(classes=("alpha", "beta", "gamma", "delta", "epsilon"))
 
@@ -129,7 +129,7 @@ def test_per_class_thresholds_equal_a_brute_force_search(seed):
 
 
 def test_exact_search_matches_brute_force_on_many_small_cases_with_ties():
-    from kit.metrics import best_thresholds
+    from kit.score.metrics import best_thresholds
 
     rng = np.random.default_rng(5)
     for _ in range(300):
@@ -290,12 +290,12 @@ def test_outputs_round_trip_through_the_validator(project):
 
 
 def test_a_failure_while_writing_leaves_nothing_behind(project, monkeypatch):
-    import kit.blend_report
+    import kit.blend.report
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(kit.blend_report, "draw", broken)
+    monkeypatch.setattr(kit.blend.report, "draw", broken)
     with pytest.raises(RuntimeError):
         blend_runs([project.runs], name="x", plot=True, **{k: v for k, v in project.kwargs().items() if k != "plot"})
     assert list((project.root / "submissions").iterdir()) == []

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-import kit.cache
-from kit.cache import CacheStore, build_cache, find_cache, lookup_cache
+import kit.data.cache
 from kit.cli import main
-from kit.data import CompetitionData, DecodingStore, open_store
+from kit.data.cache import CacheStore, build_cache, find_cache, lookup_cache, open_store
+from kit.data.reading import CompetitionData, DecodingStore
+from kit.data.spec import HPA
 from kit.errors import KitError
-from kit.spec import HPA
 
 SIZE = 20  # the fixture's images are 32 px: a non-integer shrink, where area interpolation differs from others
 
@@ -38,13 +38,13 @@ def assert_same_pixels(store, reference):
 def counting_decoder(monkeypatch):
     """Count the samples each build decodes (builds with workers=1 decode in this process)."""
     calls = []
-    real = kit.cache.decode_sample
+    real = kit.data.cache.decode_sample
 
     def decode(store, row):
         calls.append(store.ids[row])
         return real(store, row)
 
-    monkeypatch.setattr(kit.cache, "decode_sample", decode)
+    monkeypatch.setattr(kit.data.cache, "decode_sample", decode)
     return calls
 
 
@@ -143,11 +143,11 @@ def test_other_channels_or_a_doctored_size_are_never_used(data_copy):
 KILLER = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    import kit.cache
-    from kit.data import CompetitionData
-    from kit.spec import HPA
+    import kit.data.cache
+    from kit.data.reading import CompetitionData
+    from kit.data.spec import HPA
 
-    real, calls = kit.cache.decode_sample, []
+    real, calls = kit.data.cache.decode_sample, []
 
     def dying(store, row):
         if len(calls) == int(sys.argv[2]):
@@ -155,9 +155,9 @@ KILLER = textwrap.dedent("""
         calls.append(row)
         return real(store, row)
 
-    kit.cache.decode_sample = dying
+    kit.data.cache.decode_sample = dying
     data = CompetitionData(Path(sys.argv[1]), HPA)
-    kit.cache.build_split(data, "train", int(sys.argv[3]), data.root / "cache", workers=1, chunk=1, flush_seconds=0)
+    kit.data.cache.build_split(data, "train", int(sys.argv[3]), data.root / "cache", workers=1, chunk=1, flush_seconds=0)
 """)
 
 
@@ -217,8 +217,8 @@ def test_a_build_error_names_no_traceback_for_a_missing_data_folder(tmp_path):
 STREAMER = textwrap.dedent("""
     import resource, sys
     import numpy as np
-    from kit.cache import CacheStore
-    from kit.loader import ImageDataset, make_loader
+    from kit.data.cache import CacheStore
+    from kit.data.loader import ImageDataset, make_loader
 
     store = CacheStore(sys.argv[1])
     loader = make_loader(ImageDataset(store, targets=np.zeros((len(store), 3))), batch_size=16)

@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from kit.cli import main
-from kit.data import (
+from kit.data.reading import (
     CompetitionData,
     DecodingStore,
     Source,
@@ -13,8 +13,8 @@ from kit.data import (
     read_labels,
     read_sample_ids,
 )
+from kit.data.spec import HPA
 from kit.errors import KitError
-from kit.spec import HPA
 
 
 def write_train_csv(folder, text):

@@ -12,15 +12,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from kit.checkpoint import load_checkpoint
 from kit.cli import main
-from kit.data import CompetitionData, labels_to_matrix, read_sample_ids
-from kit.device import make_runtime
+from kit.data.folds import make_folds
+from kit.data.reading import CompetitionData, labels_to_matrix, read_sample_ids
+from kit.data.spec import HPA
 from kit.errors import KitError
-from kit.folds import make_folds
-from kit.metrics import best_thresholds, macro_f1
-from kit.sampler import DistributedWeightedSampler, ShardSampler
-from kit.spec import HPA
+from kit.score.metrics import best_thresholds, macro_f1
+from kit.train.checkpoint import load_checkpoint
+from kit.train.distributed import make_runtime
+from kit.train.sampler import DistributedWeightedSampler, ShardSampler
 
 pytestmark = pytest.mark.slow
 
@@ -80,10 +80,10 @@ def test_one_fold_over_two_processes_predicts_every_id_once_and_scores_them_all(
 
 INTERRUPTED_RANK = """
 import json, sys
-from kit.data import CompetitionData
+from kit.data.reading import CompetitionData
 from kit.settings import resolve_settings
-from kit.spec import HPA
-from kit.train import train_fold
+from kit.data.spec import HPA
+from kit.train.loop import train_fold
 
 values, data = json.loads(sys.argv[1]), sys.argv[2]
 
@@ -189,6 +189,6 @@ def test_bad_gpus_are_one_clear_line(synth_dir, folds_csv, tmp_path, gpus, messa
 
 
 def test_a_fanned_out_process_loads_torch_only_after_choosing_its_gpu():
-    # The child unpickles kit.fanout before it sets CUDA_VISIBLE_DEVICES; torch must not be loaded by then.
-    check = "import sys, kit.fanout; sys.exit('torch' in sys.modules)"
+    # The child unpickles kit.train.fanout before it sets CUDA_VISIBLE_DEVICES; torch must not be loaded by then.
+    check = "import sys, kit.train.fanout; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", check], timeout=120).returncode == 0

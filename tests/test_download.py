@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from helpers import error_line
 
 from kit.cli import main
-from kit.kaggle_download import MANIFEST, STAGING, member_target, safe_extract
-from kit.spec import HPA
+from kit.data.spec import HPA
+from kit.kaggle.download import MANIFEST, STAGING, member_target, safe_extract
 
 pytest_plugins = ["kaggle_server"]  # the stand-in server's fixtures: kaggle, stand_in
 

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from kit.cli import main
-from kit.data import CompetitionData, labels_to_matrix
-from kit.folds import assign_folds, read_folds
-from kit.spec import HPA
+from kit.data.folds import assign_folds, read_folds
+from kit.data.reading import CompetitionData, labels_to_matrix
+from kit.data.spec import HPA
 
 
 def run_folds(data, out, *extra):

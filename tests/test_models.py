@@ -8,7 +8,7 @@ import torch
 from timm.models import adapt_input_conv
 
 from kit.errors import KitError
-from kit.models import Classifier, check_model_name, create_model
+from kit.train.models import Classifier, check_model_name, create_model
 
 IN_CHANS, NUM_CLASSES = 4, 7
 

@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from helpers import error_line
 
 from kit.cli import main
-from kit.data import read_sample_ids
+from kit.data.reading import read_sample_ids
+from kit.data.spec import HPA
+from kit.data.submission import validate_submission
 from kit.experiment import find_experiment, load_experiment, shipped_experiments
-from kit.spec import HPA
-from kit.submission import validate_submission
-from kit.train import HISTORY_COLUMNS
+from kit.train.loop import HISTORY_COLUMNS
 
 pytest_plugins = ["kaggle_server"]  # the stand-in Kaggle server's fixtures: kaggle, stand_in
 

@@ -5,8 +5,8 @@ from click.testing import CliRunner
 
 from kit.cli import main
 from kit.config import load_config
+from kit.data.spec import HPA
 from kit.errors import KitError
-from kit.spec import HPA
 
 
 def test_hpa_is_the_default(tmp_path):

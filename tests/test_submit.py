@@ -11,11 +11,11 @@ from click.testing import CliRunner
 from helpers import error_line
 
 from kit.cli import main
-from kit.data import read_sample_ids
-from kit.kaggle_submit import default_message
-from kit.spec import HPA
-from kit.submission import submission_frame
-from kit.submit_log import COLUMNS, append_row, read_log
+from kit.data.reading import read_sample_ids
+from kit.data.spec import HPA
+from kit.data.submission import submission_frame
+from kit.kaggle.log import COLUMNS, append_row, read_log
+from kit.kaggle.submit import default_message
 
 pytest_plugins = ["kaggle_server"]  # the stand-in server's fixtures: kaggle, stand_in
 
@@ -315,7 +315,7 @@ def clean_env(tmp_path):
 
 def test_the_kit_imports_and_runs_without_credentials_or_kaggle(tmp_path, synth_dir, submission):
     env = clean_env(tmp_path)
-    code = ("import sys, kit, kit.cli, kit.kaggle_client, kit.kaggle_submit, kit.kaggle_download, kit.submit_log\n"
+    code = ("import sys, kit, kit.cli, kit.kaggle.client, kit.kaggle.submit, kit.kaggle.download, kit.kaggle.log\n"
             "assert 'kaggle' not in sys.modules, 'kaggle imported too early'\n"
             "from click.testing import CliRunner\n"
             "for args in (['--help'], ['submit', '--help'], ['download', '--help'], ['synth', 'out', '--n-train', "

@@ -5,9 +5,9 @@ import pandas as pd
 from click.testing import CliRunner
 
 from kit.cli import main
-from kit.data import CompetitionData, DecodingStore, labels_to_matrix
-from kit.spec import HPA
-from kit.synth import PATTERNS, Canvas, render, write_dataset
+from kit.data.reading import CompetitionData, DecodingStore, labels_to_matrix
+from kit.data.spec import HPA
+from kit.data.synth import PATTERNS, Canvas, render, write_dataset
 
 
 def digest(folder):

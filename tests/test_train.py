@@ -11,17 +11,18 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-import kit.train
-from kit.checkpoint import load_checkpoint
+import kit.train.loop
 from kit.cli import main
 from kit.config import load_config
-from kit.data import CompetitionData, read_sample_ids
+from kit.data.folds import make_folds
+from kit.data.reading import CompetitionData, read_sample_ids
+from kit.data.spec import HPA
 from kit.errors import KitError
-from kit.folds import make_folds
-from kit.losses import MultiLabelLoss
 from kit.settings import resolve_settings
-from kit.spec import HPA
-from kit.train import HISTORY_COLUMNS, build_model, train_fold
+from kit.train.checkpoint import load_checkpoint
+from kit.train.loop import HISTORY_COLUMNS, train_fold
+from kit.train.losses import MultiLabelLoss
+from kit.train.models import build_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -223,7 +224,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
                     return loss * float("nan")
             return loss
 
-    monkeypatch.setattr(kit.train, "make_loss", lambda terms, *a, **k: BreaksInEpochTwo(terms))
+    monkeypatch.setattr(kit.train.loop, "make_loss", lambda terms, *a, **k: BreaksInEpochTwo(terms))
     stale = tmp_path / "test_resnet" / "fold0"
     stale.mkdir(parents=True)
     for name in ("oof.csv", "test.csv", "history.csv", "best.pt"):  # as an earlier, finished run left them
@@ -306,7 +307,7 @@ def test_fold_all_trains_every_fold_in_turn(synth_dir, folds_csv, tmp_path):
 
 def test_bf16_autocast_on_cpu_trains_and_predicts(synth_dir, folds_csv, tmp_path):
     options, data = library_settings(synth_dir, folds_csv, tmp_path, {**FAST, "amp": "bf16", "device": "cpu"})
-    runtime = kit.train.make_runtime("cpu", "bf16")
+    runtime = kit.train.loop.make_runtime("cpu", "bf16")
     model, _ = build_model(options, HPA)
     with runtime.autocast():
         features = model.backbone(torch.zeros(2, HPA.num_channels, 32, 32))

@@ -8,14 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kit.augment import build_transform
-from kit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from kit.device import amp_dtype, make_runtime, pick_device
+from kit.data.augment import build_transform
 from kit.errors import KitError
-from kit.losses import make_loss, positive_weights, soft_f1_loss
-from kit.sampler import balanced_weights
 from kit.settings import DEFAULT_AUGMENT, parse_loss, resolve_settings
-from kit.train import lr_factor, make_scheduler, param_groups
+from kit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from kit.train.device import amp_dtype, pick_device
+from kit.train.distributed import make_runtime
+from kit.train.loop import lr_factor, make_scheduler, param_groups
+from kit.train.losses import make_loss, positive_weights, soft_f1_loss
+from kit.train.sampler import balanced_weights
 
 # ---------------------------------------------------------------- settings
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from kit.device import Runtime
-from kit.predict import predict_batches
-from kit.tta import VIEWS, apply_view, tta_probabilities, views
+from kit.train.device import Runtime
+from kit.train.predict import predict_batches
+from kit.train.tta import VIEWS, apply_view, tta_probabilities, views
 
 
 def test_d4_has_8_distinct_views_and_flip_4():

@@ -1,56 +1,19 @@
-"""The `kit` command line: a thin layer over the library. Each command lives in its own module here and
-calls one library function that works the same from a notebook."""
-from __future__ import annotations
+"""The `kit` command line: a thin layer over the library. Each command lives in its own module here, named
+after it, and calls one library function that works the same from a notebook."""
+# Each module registers its command on `main` when imported.
+from kit.cli import (  # noqa: F401
+    blend,
+    cache,
+    download,
+    folds,
+    predict,
+    report,
+    run,
+    submissions,
+    submit,
+    synth,
+    train,
+)
+from kit.cli.group import main
 
-import re
-
-import click
-
-from kit.errors import KitError
-
-# A KitError raised in a DataLoader worker comes back as "Caught KitError in DataLoader worker process 0.
-# Original Traceback (most recent call last): ... kit.errors.KitError: <the message>".
-WORKER_ERROR = re.compile(r"Original Traceback.*\n[\w.]+: ([^\n]*)\s*$", re.DOTALL)
-
-
-def one_line(err: KitError) -> str:
-    text = str(err)
-    match = WORKER_ERROR.search(text)
-    return match.group(1).strip() if match else text
-
-
-class KitGroup(click.Group):
-    """Turns a KitError from any command into one clear line and exit status 1, without a traceback."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except KitError as err:
-            raise click.ClickException(one_line(err)) from None
-
-
-@click.group(cls=KitGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="kit")
-def main():
-    """kit: from competition files to a strong, honest Kaggle submission.
-
-    \b
-    kit run EXPERIMENT   the whole flow from one experiment file (`kit run demo`)
-    kit synth DIR        write a synthetic competition-shaped data set
-    kit download         fetch the competition files through the Kaggle API
-    kit cache            decode every image once into a resized cache
-    kit folds            5-fold multi-label stratified splits
-    kit train --fold 0   train timm backbones on a fold, TTA predictions
-    kit predict RUN_DIR  redo a run's TTA predictions without training
-    kit blend            blend out-of-fold predictions, tune per-class thresholds
-    kit report PATH      learning curves of runs, per-class chart of a blend (PNG)
-    kit submit FILE      push the submission through the Kaggle API
-    kit submissions      list the competition's submissions and scores
-
-    Settings come from kit.yaml in the working folder (or --config FILE); options win over it.
-    The Human Protein Atlas competition is the default.
-    """
-
-
-# Each module registers its command(s) on `main` when imported.
-from kit.cli import blend, cache, folds, report, run, submit, synth, train  # noqa: E402,F401
+__all__ = ["main"]

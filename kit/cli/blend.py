@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from kit.cli import main
+from kit.cli.group import main
 from kit.cli.options import config_option, data_option, resolve
 
 
@@ -60,8 +60,8 @@ def blend(ctx, run_dirs, runs_root, folds_path, data_dir, config_path, name, out
     Scores are shown at 0.5, at tuned thresholds (in-sample) and cross-validated over the folds (weights
     and thresholds fit on k-1 folds, scored on the held-out one): the last is the honest estimate.
     """
-    from kit.blend import blend_runs
-    from kit.blend_report import class_table, fallback_note, fold_weights_table
+    from kit.blend.blending import blend_runs
+    from kit.blend.report import class_table, fallback_note, fold_weights_table, summary_table
 
     context = resolve(config_path, data_dir)
     spec = context.config.spec
@@ -82,6 +82,6 @@ def blend(ctx, run_dirs, runs_root, folds_path, data_dir, config_path, name, out
     if weights:
         click.echo(weights)
         click.echo()
-    click.echo(result.table())
+    click.echo(summary_table(result))
     written = ", ".join(str(path) for kind, path in result.files.items() if kind != "csv")
     click.echo(f"wrote {result.files['csv']} ({len(result.predicted)} rows, validated), {written}")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from kit.cli import main
+from kit.cli.group import main
 from kit.cli.options import config_option, data_option, resolve
 
 
@@ -30,7 +30,7 @@ def cache(size, out_dir, workers, data_dir, config_path):
     (looked for in $KIT_CACHE, <data>/cache, then ./cache) and otherwise decode the images, saying
     which. On Kaggle the data folder is read-only: the cache goes to ./cache (/kaggle/working/cache).
     """
-    from kit.cache import build_cache, cache_roots, default_cache_root
+    from kit.data.cache import build_cache, cache_roots, default_cache_root
 
     ctx = resolve(config_path, data_dir)
     if size is None:

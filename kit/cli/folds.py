@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from kit.cli import main
+from kit.cli.group import main
 from kit.cli.options import config_option, data_option, resolve
 
 
@@ -23,7 +23,7 @@ def folds(data_dir, config_path, k, seed, out, groups_file):
     Every class is spread over the folds as evenly as its count allows. Prints and saves a table of
     per-class counts per fold (<out>_summary.csv) and warns about classes with fewer samples than folds.
     """
-    from kit.folds import make_folds, summary_path
+    from kit.data.folds import make_folds, summary_path
 
     context = resolve(config_path, data_dir)
     labels = context.data.train_labels()

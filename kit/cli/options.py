@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from kit.config import Config, load_config
-from kit.data import CompetitionData
+from kit.data.reading import CompetitionData
 
 
 def config_option(func):
@@ -33,3 +33,12 @@ class Context:
 def resolve(config_path: Path | None, data_dir: Path | None = None) -> Context:
     config = load_config(config_path)
     return Context(config=config, data=config.competition_data(data_dir))
+
+
+def competition_option(func):
+    return click.option("--competition", default=None,
+                        help="Competition slug. Default: competition.slug of the spec (HPA's by default).")(func)
+
+
+def warn(line: str) -> None:
+    click.echo(f"warning: {line}", err=True)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from kit.cli import main
+from kit.cli.group import main
 
 
 @main.command()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from kit.cli import main
+from kit.cli.group import main
 from kit.cli.options import data_option
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from kit.cli import main
+from kit.cli.group import main
 from kit.cli.options import config_option
 
 
@@ -33,7 +33,7 @@ def synth(out_dir, n_train, n_test, size, seed, classes, config_path):
     import dataclasses
 
     from kit.config import load_config
-    from kit.synth import write_dataset
+    from kit.data.synth import write_dataset
 
     spec = load_config(config_path).spec
     if classes is not None and classes != spec.num_classes:

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from kit.cli import main
+from kit.cli.group import main
 from kit.cli.options import config_option, data_option, resolve
 from kit.settings import FIELDS
 
@@ -64,9 +62,9 @@ def train(fold, models, resume, gpus, data_dir, config_path, **options):
       torchrun --nproc_per_node 4 -m kit train --fold 0 ...   one fold, data-parallel (DDP)
       kit train --fold all --gpus 0,1,2,3                     folds in parallel, one per GPU
     """
-    from kit.distributed import is_main_process
     from kit.settings import resolve_settings
-    from kit.train import train_runs
+    from kit.train.distributed import is_main_process
+    from kit.train.loop import train_runs
 
     context = resolve(config_path, data_dir)
     source = str(context.config.path or "kit.yaml")
@@ -82,8 +80,8 @@ def train(fold, models, resume, gpus, data_dir, config_path, **options):
 
 def _fan_out(runs, data, fold, gpus, resume) -> None:
     from kit.errors import KitError
-    from kit.fanout import fan_out, parse_devices
-    from kit.train import check_runs, fold_numbers
+    from kit.train.fanout import fan_out, parse_devices
+    from kit.train.loop import check_runs, fold_numbers
 
     devices = parse_devices(gpus)
     check_runs(runs, data)
@@ -99,38 +97,3 @@ def _fan_out(runs, data, fold, gpus, resume) -> None:
     if failed:
         raise KitError(f"{len(failed)} of {len(outcomes)} run(s) failed: "
                        + "; ".join(f"{o.out_dir}: {o.error}" for o in failed))
-
-
-@main.command()
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--tta", type=click.Choice(["none", "flip", "d4"]), default=None,
-              help="Test-time augmentation. [default: the run's]")
-@click.option("--split", type=click.Choice(["both", "oof", "test"]), default="both", show_default=True,
-              help="Which predictions to redo.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write oof.csv/test.csv here instead of into the run folder (one run only).")
-@click.option("--checkpoint", default="best.pt", show_default=True, help="Checkpoint file in the run folder.")
-@click.option("--device", default="auto", show_default=True, help="auto (cuda, mps, cpu) or a torch device.")
-@click.option("--batch-size", type=int, default=None, help="Images per batch. [default: the run's]")
-@click.option("--workers", type=int, default=None, help="DataLoader workers. [default: the run's]")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Competition files folder (test Ids from its sample submission). Default: $KIT_DATA, else "
-                   "the folder the run was trained on.")
-def predict(run_dirs, tta, split, out_dir, checkpoint, device, batch_size, workers, data_dir):
-    """Redo the TTA predictions of saved runs (RUN_DIR = runs/<model>/fold<k>) without training.
-
-    Test Ids come from the data folder's sample submission: --data (or $KIT_DATA) gives a new one;
-    by default the folder the run was trained on (from its config.yaml).
-    """
-    import os
-
-    from kit.errors import KitError
-    from kit.predict import predict_run
-
-    if out_dir is not None and len(run_dirs) > 1:
-        raise KitError("--out takes one RUN_DIR; without --out each run's predictions go into its own folder")
-    data = data_dir or (Path(os.environ["KIT_DATA"]) if os.environ.get("KIT_DATA") else None)
-    splits = ("oof", "test") if split == "both" else (split,)
-    for run_dir in run_dirs:
-        predict_run(run_dir, data, tta=tta, splits=splits, out_dir=out_dir, device=device, batch_size=batch_size,
-                    workers=workers, checkpoint=checkpoint, log=click.echo)

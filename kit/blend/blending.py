@@ -1,7 +1,7 @@
 """`kit blend`: blend the models' out-of-fold predictions, tune thresholds, write a checked submission.
 
-Gathering is in `kit.gather`, the methods (mean, rank, weighted, hill) in `kit.blend_methods`, the
-thresholds in `kit.thresholds`, tables, JSON and PNG in `kit.blend_report`. Every score is reported three ways: at 0.5, at thresholds tuned on
+Gathering is in `kit.blend.gather`, the methods (mean, rank, weighted, hill) in `kit.blend.methods`, the
+thresholds in `kit.score.thresholds`, tables, JSON and PNG in `kit.blend.report`. Every score is reported three ways: at 0.5, at thresholds tuned on
 all of the OOF predictions (in-sample), and cross-validated over the folds (weights and thresholds fit on
 k-1 folds, scored on the held-out one) so the user sees how much of the tuning gain is real.
 """
@@ -15,29 +15,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.blend_methods import METHODS, Blender
-from kit.data import labels_to_matrix, read_labels, read_sample_ids
+from kit.blend.gather import Member, gather
+from kit.blend.methods import METHODS, Blender
+from kit.blend.report import write_outputs
+from kit.blend.result import BlendResult, Scores
+from kit.data.folds import read_folds
+from kit.data.reading import labels_to_matrix, read_labels, read_sample_ids
+from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
-from kit.folds import read_folds
-from kit.gather import Member, gather
-from kit.metrics import f1_per_class
-from kit.spec import CompetitionSpec
-from kit.thresholds import MODES, ThresholdFit, apply_thresholds, fit_thresholds
+from kit.score.metrics import f1_per_class
+from kit.score.thresholds import MODES, apply_thresholds, fit_thresholds
 
 __all__ = ["METHODS", "Blender", "BlendResult", "Scores", "blend_members", "blend_runs", "evaluate"]
-
-
-@dataclass
-class Scores:
-    """OOF F1 per class of one member or of the blend: at 0.5, at the fitted thresholds, cross-validated."""
-
-    at_05: np.ndarray
-    tuned: np.ndarray
-    cv: np.ndarray
-    fit: ThresholdFit
-
-    def macro(self) -> dict[str, float]:
-        return {"at_0.5": float(self.at_05.mean()), "tuned": float(self.tuned.mean()), "cv": float(self.cv.mean())}
 
 
 @dataclass
@@ -73,43 +62,6 @@ def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode:
         cv_predicted[held] = apply_thresholds(held_scores, fold_fit.thresholds, no_empty)
     cv = f1_per_class(truth, cv_predicted)
     return Evaluation(Scores(at_05, tuned, cv, fit), weights, oof, test, fold_weights)
-
-
-@dataclass
-class BlendResult:
-    """Everything `kit blend` found: the members' and the blend's scores, weights, thresholds, predictions."""
-
-    spec: CompetitionSpec
-    method: str
-    threshold_mode: str
-    min_positives: int
-    no_empty: bool
-    members: list[str]
-    member_paths: list[Path]
-    weights: np.ndarray
-    member_scores: dict[str, Scores]
-    scores: Scores
-    truth: np.ndarray
-    oof: np.ndarray
-    test: np.ndarray
-    predicted: np.ndarray
-    fold_weights: dict[int, np.ndarray] = field(default_factory=dict)
-    left_out: list[tuple[str, str]] = field(default_factory=list)
-    files: dict[str, Path] = field(default_factory=dict)
-    command: str | None = None
-
-    @property
-    def support(self) -> np.ndarray:
-        return self.truth.sum(axis=0)
-
-    @property
-    def thresholds(self) -> np.ndarray:
-        return self.scores.fit.thresholds
-
-    def table(self) -> str:
-        from kit.blend_report import summary_table
-
-        return summary_table(self)
 
 
 def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.ndarray, spec: CompetitionSpec,
@@ -157,11 +109,9 @@ def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, fol
                allow_partial: bool = False, command: str | None = None, plot: bool = True) -> BlendResult:
     """Gather the runs, blend, tune thresholds and write `<out_dir>/<name>.csv`, `.json` and `.png`.
 
-    `labels` is train.csv (or a frame from `kit.data.read_labels`). Every check runs before anything is
+    `labels` is train.csv (or a frame from `kit.data.reading.read_labels`). Every check runs before anything is
     written; the submission is validated before it is moved into place.
     """
-    from kit.blend_report import write_outputs
-
     if not name or Path(name).name != name or name.startswith("."):
         raise KitError(f"--name {name!r}: expected a plain file name without folders")
     if method not in METHODS:
@@ -180,7 +130,7 @@ def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, fol
                            no_empty)
     result.left_out = left_out
     result.command = command or (
-        f"kit.blend.blend_runs({[str(d) for d in run_dirs]!r}, folds_path={str(folds_path)!r}, "
+        f"kit.blend.blending.blend_runs({[str(d) for d in run_dirs]!r}, folds_path={str(folds_path)!r}, "
         f"sample_submission_path={str(sample_submission_path)!r}, out_dir={str(out_dir)!r}, name={name!r}, "
         f"method={method!r}, thresholds={thresholds!r}, min_positives={min_positives}, no_empty={no_empty}, "
         f"allow_partial={allow_partial})")

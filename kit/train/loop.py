@@ -2,7 +2,7 @@
 config.yaml).
 
 `train_fold(settings, data)` is the whole run; `train_one_epoch` is the loop. Everything hardware- or
-process-specific goes through a `kit.device.Runtime`, so a DDP layer passes its own.
+process-specific goes through a `kit.train.device.Runtime`, so a DDP layer passes its own.
 """
 from __future__ import annotations
 
@@ -18,19 +18,21 @@ import torch
 from tqdm.auto import tqdm
 
 from kit import io
-from kit.augment import build_transform
-from kit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from kit.data import CompetitionData, ImageStore, labels_to_matrix, open_store
-from kit.device import Runtime, make_runtime
+from kit.data.augment import build_transform
+from kit.data.cache import open_store
+from kit.data.folds import read_folds
+from kit.data.loader import ImageDataset, make_loader, to_model_input
+from kit.data.reading import CompetitionData, ImageStore, labels_to_matrix
 from kit.errors import KitError
-from kit.folds import read_folds
-from kit.loader import ImageDataset, make_loader, to_model_input
-from kit.losses import make_loss
-from kit.metrics import best_thresholds, macro_f1
-from kit.models import Classifier, create_model
-from kit.predict import SPLITS, eval_loader, predict_batches, write_predictions
-from kit.sampler import balanced_weights
+from kit.score.metrics import best_thresholds, macro_f1
 from kit.settings import Settings, run_config
+from kit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from kit.train.device import Runtime
+from kit.train.distributed import make_runtime
+from kit.train.losses import make_loss
+from kit.train.models import Classifier, build_model
+from kit.train.predict import SPLITS, eval_loader, predict_batches, write_predictions
+from kit.train.sampler import balanced_weights
 
 HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "val_loss", "val_f1", "val_f1_tuned", "seconds"]
 STATS_IMAGES = 256  # training images read to measure the per-channel mean and std
@@ -101,13 +103,6 @@ def channel_stats(store: ImageStore, limit: int = STATS_IMAGES) -> tuple[list[fl
 
 
 # ---------------------------------------------------------------- model and optimisation
-
-
-def build_model(settings: Settings, spec) -> tuple[Classifier, str]:
-    """The run's model, initialised from the run's seed (so the same settings give the same start)."""
-    torch.manual_seed(settings.seed)
-    return create_model(settings.model, spec.num_channels, spec.num_classes, settings.pretrained,
-                        settings.pool, settings.dropout, img_size=settings.crop or settings.size)
 
 
 def set_prior_bias(model: Classifier, targets: np.ndarray) -> None:
@@ -406,7 +401,7 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
 
 def check_runs(runs: list[Settings], data: CompetitionData) -> None:
     """Checks made before any training starts: every model name, the data folder."""
-    from kit.models import check_model_name
+    from kit.train.models import check_model_name
 
     for settings in runs:
         check_model_name(settings.model)

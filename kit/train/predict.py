@@ -14,12 +14,14 @@ import pandas as pd
 import torch
 
 from kit import io
-from kit.data import CompetitionData, open_store
-from kit.device import Runtime, make_runtime
+from kit.data.cache import open_store
+from kit.data.loader import ImageDataset, make_loader, to_model_input
+from kit.data.reading import CompetitionData
+from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
-from kit.loader import ImageDataset, make_loader, to_model_input
-from kit.spec import CompetitionSpec
-from kit.tta import tta_probabilities
+from kit.train.device import Runtime
+from kit.train.distributed import make_runtime
+from kit.train.tta import tta_probabilities
 
 SPLITS = ("oof", "test")
 
@@ -59,7 +61,7 @@ def eval_loader(dataset, runtime: Runtime, batch_size: int, workers: int | None 
 
 def predict_store(model: torch.nn.Module, store, runtime: Runtime, mean, std, tta: str = "d4",
                   batch_size: int = 32, workers: int | None = None) -> np.ndarray:
-    """Probabilities for every sample of an ImageStore (see `kit.data.open_store`), in its order."""
+    """Probabilities for every sample of an ImageStore (see `kit.data.reading.open_store`), in its order."""
     return predict_batches(model, eval_loader(ImageDataset(store), runtime, batch_size, workers), runtime,
                            mean, std, tta)[0]
 
@@ -95,10 +97,10 @@ def write_predictions(model, data: CompetitionData, out_dir: Path, oof_ids: Sequ
 
 def load_run(run_dir: str | os.PathLike, checkpoint: str = "best.pt", device: torch.device | str = "cpu"):
     """(model with the checkpoint's weights, its Settings, its spec) from a run folder."""
-    from kit.checkpoint import load_checkpoint
+    from kit.data.spec import spec_from_dict
     from kit.settings import Settings
-    from kit.spec import spec_from_dict
-    from kit.train import build_model
+    from kit.train.checkpoint import load_checkpoint
+    from kit.train.models import build_model
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -126,7 +128,7 @@ def predict_run(run_dir: str | os.PathLike, data: CompetitionData | str | os.Pat
     submission), without training. `data`: a CompetitionData, a folder (read with the run's own spec), or None
     for the folder named in the run's config.yaml. The out-of-fold Ids are the run's `oof.csv` Ids, else its fold
     in folds.csv. Writes into `out_dir` (default: the run folder)."""
-    from kit.folds import read_folds
+    from kit.data.folds import read_folds
 
     run_dir = Path(run_dir)
     runtime = make_runtime(device, "auto")

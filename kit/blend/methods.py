@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from kit.errors import KitError
-from kit.metrics import best_thresholds
+from kit.score.metrics import best_thresholds
 
 METHODS = ("mean", "rank", "weighted", "hill")
 HILL_MAX_STEPS = 25  # additions after the best single model; the climb stops earlier once nothing improves

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler, WeightedRandomSampler
 
-from kit.cache import available_cores
 from kit.errors import KitError
+from kit.system import available_cores
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -83,7 +83,7 @@ class Runtime:
             model = model.to(memory_format=torch.channels_last)
         return model
 
-    # ---- hooks for the distributed layer (kit.distributed.DistributedRuntime overrides them)
+    # ---- hooks for the distributed layer (kit.train.distributed.DistributedRuntime overrides them)
 
     def default_workers(self) -> int:
         """DataLoader workers when none are given: the cores this process may use."""
@@ -128,19 +128,6 @@ class Runtime:
 
     def barrier(self) -> None:
         """Wait until every process gets here (before reading a file that rank 0 writes)."""
-
-
-def make_runtime(device: str = "auto", amp: str = "auto", sync_bn: bool = False) -> Runtime:
-    """This process's runtime: a DistributedRuntime when torchrun started several processes, else one device."""
-    from kit import distributed
-
-    if distributed.launched_by_torchrun():
-        return distributed.make_distributed_runtime(device, amp, sync_bn)
-    if sync_bn:
-        raise KitError("--sync-bn synchronises BatchNorm across processes: start the run with torchrun")
-    dev = pick_device(device)
-    check_amp(dev, amp)
-    return Runtime(device=dev, dtype=amp_dtype(dev, amp), channels_last=dev.type == "cuda")
 
 
 def check_amp(device: torch.device, amp: str) -> None:

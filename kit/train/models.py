@@ -191,3 +191,10 @@ def _smp_backbone(encoder_name: str, in_chans: int, pretrained: str) -> tuple[nn
         raise KitError(f"{file}: does not fit smp:{encoder_name} ({str(err).splitlines()[-1].strip()[:200]})") from None
     encoder.set_in_channels(in_chans, pretrained=True)  # smp's first-conv adaptation, as timm does
     return SmpBackbone(encoder), encoder.out_channels[-1], f"weights from {file}"
+
+
+def build_model(settings, spec) -> tuple[Classifier, str]:
+    """The run's model, initialised from the run's seed (so the same settings give the same start)."""
+    torch.manual_seed(settings.seed)
+    return create_model(settings.model, spec.num_channels, spec.num_classes, settings.pretrained,
+                        settings.pool, settings.dropout, img_size=settings.crop or settings.size)

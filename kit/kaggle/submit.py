@@ -10,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kit.data.spec import CompetitionSpec
+from kit.data.submission import validate_submission
 from kit.errors import KitError
-from kit.spec import CompetitionSpec
-from kit.submission import validate_submission
-from kit.submit_log import DEFAULT_LOG, append_row, previous_submission, sha256_of
+from kit.kaggle.log import DEFAULT_LOG, append_row, previous_submission, sha256_of
 
 MAX_MESSAGE = 250
 F1_FLAVOURS = ("cv", "tuned", "at_0.5")
@@ -99,7 +99,7 @@ def submit(path: str | os.PathLike, spec: CompetitionSpec, sample_submission: st
     refused before any network call. With `wait`, polls until Kaggle scores the submission or `timeout`
     seconds pass. `dry_run` does all the checks offline and reports what would be sent.
     """
-    from kit.kaggle_client import KaggleSession
+    from kit.kaggle.client import KaggleSession
 
     path = Path(path)
     competition = competition or spec.slug
@@ -160,6 +160,6 @@ def submit(path: str | os.PathLike, spec: CompetitionSpec, sample_submission: st
 
 def list_submissions(competition: str, limit: int = 20, policy=None):
     """The competition's most recent submissions (newest first), with their scores."""
-    from kit.kaggle_client import KaggleSession
+    from kit.kaggle.client import KaggleSession
 
     return KaggleSession(competition, policy).submissions(limit)

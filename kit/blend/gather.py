@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from kit import io
+from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
-from kit.spec import CompetitionSpec
 
 FOLD_DIR = re.compile(r"fold(\d+)")
 

@@ -1,7 +1,7 @@
 """Reading competition files: labels (validated), sample images (all channels as one array), several sources.
 
 `ImageStore` is the one interface training and prediction read pixels through: `ids`, `len()` and
-`read(i) -> H x W x C uint8`. `DecodingStore` decodes the competition's image files; `kit.cache`
+`read(i) -> H x W x C uint8`. `DecodingStore` decodes the competition's image files; `kit.data.cache`
 adds a memory-mapped store of pre-resized images, and `open_store` picks between them.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 
 from kit import io
 from kit.errors import KitError
-from kit.spec import CompetitionSpec
+from kit.data.spec import CompetitionSpec
 
 # OpenCV would otherwise start one thread per core inside every DataLoader worker.
 cv2.setNumThreads(1)
@@ -276,28 +276,3 @@ def external_source(spec: str) -> tuple[Source, Path]:
         raise KitError(f"external source {spec!r}: expected LABELS.csv:IMAGE_DIR[:EXT]")
     ext = parts[2] if len(parts) == 3 else "jpg"
     return Source(Path(parts[1]), ext.lstrip(".")), Path(parts[0])
-
-
-def open_store(data: CompetitionData, split: str, size: int | None = None, ids: Sequence[str] | None = None) -> ImageStore:
-    """The pixels of `split` ('train' or 'test'): from the pre-resized cache when one is fresh, else decoded.
-
-    `kit.cache` registers the cache lookup; without it (or with no cache for `size`) images are decoded.
-    """
-    if split not in ("train", "test"):
-        raise KitError(f"unknown split {split!r}: expected 'train' or 'test'")
-    if ids is None:
-        ids = data.train_labels()["Id"].tolist() if split == "train" else data.test_ids()
-    try:
-        from kit.cache import lookup_cache
-    except ImportError:  # pragma: no cover - the cache module is optional for this interface
-        lookup_cache = None
-    miss = None
-    if lookup_cache is not None and size is not None:
-        store, miss = lookup_cache(data, split, size, ids)  # the store, or why none is used and what to run
-        if store is not None:
-            return store
-    sources = data.train_sources() if split == "train" else [data.test_source]
-    store = DecodingStore(ids, sources, data.spec, size)
-    if miss:
-        store.description = miss
-    return store

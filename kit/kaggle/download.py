@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from kit.data import CompetitionData
+from kit.data.reading import CompetitionData
+from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
 from kit.io import atomic_open, atomic_path, write_text
-from kit.spec import CompetitionSpec
 
 STAGING = ".kit-download"
 MANIFEST = ".kit-download.json"
@@ -141,7 +141,7 @@ def check_data(data_dir: str | os.PathLike, spec: CompetitionSpec, sample: int =
 
 def every_file_present(data_dir: Path, spec: CompetitionSpec) -> bool:
     """train.csv and the sample submission read cleanly and every channel file of every Id exists."""
-    from kit.data import DecodingStore
+    from kit.data.reading import DecodingStore
 
     data = CompetitionData(data_dir, spec)
     try:
@@ -164,7 +164,7 @@ def download(data_dir: str | os.PathLike, spec: CompetitionSpec, *, competition:
     downloads again). Archives are removed after extraction unless `keep_archive`. A full download that
     fails the data check raises KitError; after a single-file download the check's problem is only reported.
     """
-    from kit.kaggle_client import KaggleSession
+    from kit.kaggle.client import KaggleSession
 
     data_dir = Path(data_dir)
     competition = competition or spec.slug

@@ -7,15 +7,12 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kit.blend.result import BlendResult, Scores
+from kit.data.submission import submission_frame, validate_submission
 from kit.io import atomic_path
-from kit.submission import submission_frame, validate_submission
-
-if TYPE_CHECKING:
-    from kit.blend import BlendResult, Scores
 
 RAREST = 5
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from kit.cache import available_cores  # not kit.device: torch must load after CUDA_VISIBLE_DEVICES is set
-from kit.data import CompetitionData
+from kit.data.reading import CompetitionData
 from kit.errors import KitError
 from kit.settings import Settings
+from kit.system import available_cores  # not kit.train.device: torch must load after CUDA_VISIBLE_DEVICES is set
 
 LOG_NAME = "train.log"
 
@@ -61,8 +61,8 @@ def parse_devices(value: str) -> list[str]:
 def fan_out(runs: list[Settings], data: CompetitionData, folds: list[int], devices: list[str], resume: bool = False,
             progress: bool = True, log: Callable[[str], None] = print) -> list[RunOutcome]:
     """Train every run of `runs` on every fold of `folds`, one process per device at a time."""
-    from kit.distributed import launched_by_torchrun
-    from kit.train import run_dir
+    from kit.train.distributed import launched_by_torchrun
+    from kit.train.loop import run_dir
 
     if launched_by_torchrun():
         raise KitError("--gpus starts its own processes: use either torchrun (one fold over several GPUs) or --gpus")
@@ -159,7 +159,7 @@ def _run_one(index: int, settings: Settings, data: CompetitionData, device: str,
         os.environ["CUDA_VISIBLE_DEVICES"] = device  # before anything touches CUDA in this process
     import torch
 
-    from kit.train import run_dir, train_fold
+    from kit.train.loop import run_dir, train_fold
 
     torch.set_num_threads(threads)
     out_dir = run_dir(settings)

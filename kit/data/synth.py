@@ -19,7 +19,7 @@ import pandas as pd
 
 from kit import io
 from kit.errors import KitError
-from kit.spec import CompetitionSpec
+from kit.data.spec import CompetitionSpec
 
 MIN_FREQUENCY = 0.006  # keeps HPA's rarest classes present in small synthetic sets
 MAX_LABELS = 4

@@ -21,9 +21,10 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler, Sampler
 
-from kit.device import Runtime, amp_dtype, available_cores, check_amp, pick_device
 from kit.errors import KitError
-from kit.sampler import DistributedWeightedSampler, ShardSampler
+from kit.system import available_cores
+from kit.train.device import Runtime, amp_dtype, check_amp, pick_device
+from kit.train.sampler import DistributedWeightedSampler, ShardSampler
 
 
 def launched_by_torchrun() -> bool:
@@ -131,3 +132,14 @@ def make_distributed_runtime(device: str = "auto", amp: str = "auto", sync_bn: b
 def _leave() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def make_runtime(device: str = "auto", amp: str = "auto", sync_bn: bool = False) -> Runtime:
+    """This process's runtime: a DistributedRuntime when torchrun started several processes, else one device."""
+    if launched_by_torchrun():
+        return make_distributed_runtime(device, amp, sync_bn)
+    if sync_bn:
+        raise KitError("--sync-bn synchronises BatchNorm across processes: start the run with torchrun")
+    dev = pick_device(device)
+    check_amp(dev, amp)
+    return Runtime(device=dev, dtype=amp_dtype(dev, amp), channels_last=dev.type == "cuda")

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from kit.data import ImageStore
+from kit.data.reading import ImageStore
 
 
 def hwc_to_chw(image: np.ndarray) -> np.ndarray:

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from kit import io
-from kit.data import matrix_to_targets, read_sample_ids
+from kit.data.reading import matrix_to_targets, read_sample_ids
 from kit.errors import KitError
-from kit.spec import CompetitionSpec
+from kit.data.spec import CompetitionSpec
 
 CLASS_INDEX = re.compile(r"[0-9]+")  # str.isdigit() would accept other scripts' digits, which int() rejects
 

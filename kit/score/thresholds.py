@@ -1,6 +1,6 @@
 """Turning blended scores into labels: per-class, global or ratio thresholds, and the no-empty rule.
 
-A sample is positive for class c when its score is >= thresholds[c] (the rule of `kit.metrics`).
+A sample is positive for class c when its score is >= thresholds[c] (the rule of `kit.score.metrics`).
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kit.errors import KitError
-from kit.metrics import best_global_threshold, best_thresholds
+from kit.score.metrics import best_global_threshold, best_thresholds
 
 MODES = ("per-class", "global", "ratio")
 

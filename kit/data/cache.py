@@ -8,7 +8,7 @@ Layout of a cache for size S (under a cache root, see `cache_roots`):
     <root>/<S>px/<split>.sig.npy    N x C x 3 int64: source index, file size and mtime (ns) of every channel file
     <root>/<S>px/<split>.done       N bytes, 1 where the row holds that sample's pixels (the resume bitmap)
 
-Pixels are written with `DecodingStore.read` (decode + `kit.data.resize`), so a cache equals direct decoding
+Pixels are written with `DecodingStore.read` (decode + `kit.data.reading.resize`), so a cache equals direct decoding
 pixel for pixel. A build resumes: rows whose done byte is set and whose files are unchanged are kept, the rest
 are decoded. Done bytes are set only after the pixels are fsync'ed, and the manifest says `complete` only after
 every row is done, so a killed build never leaves a cache that looks usable.
@@ -34,9 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from kit import io
-from kit.data import CompetitionData, DecodingStore, ImageStore, Source
+from kit.data.reading import CompetitionData, DecodingStore, ImageStore, Source
 from kit.errors import KitError
-from kit.spec import CompetitionSpec
+from kit.system import available_cores
+from kit.data.spec import CompetitionSpec
 
 FORMAT = 1
 CACHE_ENV = "KIT_CACHE"
@@ -562,11 +563,26 @@ def build_cache(data: CompetitionData, size: int, out: str | os.PathLike | None 
     return reports
 
 
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="img", disable=not enabled or total == 0, dynamic_ncols=True)
+
+
+def open_store(data: CompetitionData, split: str, size: int | None = None, ids: Sequence[str] | None = None) -> ImageStore:
+    """The pixels of `split` ('train' or 'test'): from the pre-resized cache when one is fresh, else decoded.
+    """
+    if split not in ("train", "test"):
+        raise KitError(f"unknown split {split!r}: expected 'train' or 'test'")
+    if ids is None:
+        ids = data.train_labels()["Id"].tolist() if split == "train" else data.test_ids()
+    miss = None
+    if size is not None:
+        store, miss = lookup_cache(data, split, size, ids)  # the store, or why none is used and what to run
+        if store is not None:
+            return store
+    sources = data.train_sources() if split == "train" else [data.test_source]
+    store = DecodingStore(ids, sources, data.spec, size)
+    if miss:
+        store.description = miss
+    return store

@@ -9,9 +9,9 @@ import pandas as pd
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
 from kit import io
-from kit.data import labels_to_matrix
+from kit.data.reading import labels_to_matrix
 from kit.errors import KitError
-from kit.spec import CompetitionSpec
+from kit.data.spec import CompetitionSpec
 
 DEFAULT_FOLDS_PATH = Path("folds/folds.csv")
 

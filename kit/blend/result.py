@@ -1,0 +1,55 @@
+"""What a blend found: the members' and the blend's scores, weights, thresholds and predictions."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kit.data.spec import CompetitionSpec
+from kit.score.thresholds import ThresholdFit
+
+
+@dataclass
+class Scores:
+    """OOF F1 per class of one member or of the blend: at 0.5, at the fitted thresholds, cross-validated."""
+
+    at_05: np.ndarray
+    tuned: np.ndarray
+    cv: np.ndarray
+    fit: ThresholdFit
+
+    def macro(self) -> dict[str, float]:
+        return {"at_0.5": float(self.at_05.mean()), "tuned": float(self.tuned.mean()), "cv": float(self.cv.mean())}
+
+
+@dataclass
+class BlendResult:
+    """Everything `kit blend` found: the members' and the blend's scores, weights, thresholds, predictions."""
+
+    spec: CompetitionSpec
+    method: str
+    threshold_mode: str
+    min_positives: int
+    no_empty: bool
+    members: list[str]
+    member_paths: list[Path]
+    weights: np.ndarray
+    member_scores: dict[str, Scores]
+    scores: Scores
+    truth: np.ndarray
+    oof: np.ndarray
+    test: np.ndarray
+    predicted: np.ndarray
+    fold_weights: dict[int, np.ndarray] = field(default_factory=dict)
+    left_out: list[tuple[str, str]] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+    command: str | None = None
+
+    @property
+    def support(self) -> np.ndarray:
+        return self.truth.sum(axis=0)
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        return self.scores.fit.thresholds

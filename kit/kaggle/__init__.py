@@ -1,0 +1,1 @@
+"""The Kaggle API through the official `kaggle` client: download, submit, and the submission log."""

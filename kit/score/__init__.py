@@ -1,0 +1,1 @@
+"""The competition's metric and the thresholds that turn probabilities into labels."""
