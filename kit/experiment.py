@@ -183,8 +183,9 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
     from kit.train.loop import run_dir, train_fold
 
     plan = load_experiment(path, data_dir)
-    spec, data = plan.config.spec, plan.data
+    data = plan.data
     data.check_root()
+    spec = data.spec
     labels = data.train_labels()
     data.test_ids()  # a missing or broken sample submission fails now, not after training
     result = ExperimentResult()

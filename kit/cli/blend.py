@@ -64,8 +64,8 @@ def blend(ctx, run_dirs, runs_root, folds_path, data_dir, config_path, name, out
     from kit.blend.report import class_table, fallback_note, fold_weights_table, summary_table
 
     context = resolve(config_path, data_dir)
-    spec = context.config.spec
     labels = context.data.train_labels()
+    spec = context.data.spec
     result = blend_runs(
         list(run_dirs) or [runs_root], spec, folds_path, context.data.root / spec.sample_submission, labels,
         out_dir, name, method=method, thresholds=threshold_mode, min_positives=min_positives, no_empty=no_empty,

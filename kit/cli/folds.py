@@ -27,7 +27,7 @@ def folds(data_dir, config_path, k, seed, out, groups_file):
 
     context = resolve(config_path, data_dir)
     labels = context.data.train_labels()
-    _, summary, warnings = make_folds(labels, context.config.spec, out=out, k=k, seed=seed, groups_file=groups_file)
+    _, summary, warnings = make_folds(labels, context.data.spec, out=out, k=k, seed=seed, groups_file=groups_file)
     click.echo(summary.to_string(index=False))
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)

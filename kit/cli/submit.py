@@ -24,7 +24,7 @@ from kit.cli.options import competition_option, config_option, data_option, reso
 @data_option
 @config_option
 def submit(file, message, competition, wait, timeout, dry_run, force, log_path, data_dir, config_path):
-    """Submit FILE (Id,Predicted) to the competition through the Kaggle API.
+    """Submit FILE (the competition's columns, e.g. Id,Predicted) through the Kaggle API.
 
     FILE is validated against sample_submission.csv first; an invalid file never leaves the machine.
     Credentials are the kaggle package's: KAGGLE_API_TOKEN, KAGGLE_USERNAME/KAGGLE_KEY or kaggle.json.
@@ -32,7 +32,8 @@ def submit(file, message, competition, wait, timeout, dry_run, force, log_path, 
     from kit.kaggle.submit import submit as submit_file
 
     context = resolve(config_path, data_dir)
-    spec = context.config.spec
+    context.data.check_root()  # reads classes kept in the data folder
+    spec = context.data.spec
     sample = context.data.root / spec.sample_submission
     result = submit_file(file, spec, sample, competition=competition, message=message, wait=wait, timeout=timeout,
                          dry_run=dry_run, force=force, log_path=log_path, echo=warn)
