@@ -13,6 +13,7 @@ import numpy as np
 from kit.blend.result import BlendResult, Scores
 from kit.data.submission import submission_frame, validate_submission
 from kit.io import atomic_path
+from kit.layout import submission_files
 
 RAREST = 5
 
@@ -175,9 +176,7 @@ def write_outputs(result: BlendResult, out_dir: Path, name: str, sample_ids: Seq
                   sample_submission_path: str | os.PathLike, plot: bool = True) -> dict[str, Path]:
     """Write `<name>.csv` (validated before it is moved into place), `<name>.png` and `<name>.json`,
     all or nothing."""
-    files = {"csv": out_dir / f"{name}.csv", "json": out_dir / f"{name}.json"}
-    if plot:
-        files["png"] = out_dir / f"{name}.png"
+    files = submission_files(out_dir, name, ("csv", "json", "png") if plot else ("csv", "json"))
     with contextlib.ExitStack() as stack:
         temporary = {kind: stack.enter_context(atomic_path(path)) for kind, path in files.items()}
         submission_frame(sample_ids, result.predicted, result.spec).to_csv(temporary["csv"], index=False)
