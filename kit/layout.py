@@ -7,7 +7,7 @@ writes `"oof.csv"` or `f"fold{k}"` itself. The contracts are in DESIGN.md ("Arti
     folds/dups.csv, folds/dups_pairs.csv               `kit dups`
     runs/<name>/fold<k>/{best,last}.pt, oof.csv,       `kit train`
         test.csv, config.yaml, history.csv, train.log
-    submissions/<name>.{csv,json,png}                  `kit blend`
+    submissions/<name>.{csv,json,png,npz}              `kit blend`
     submissions/log.csv                                `kit submit`
 
 >>> run = fold_run("runs", "resnet34", 0)
@@ -31,7 +31,7 @@ DUPS_FILE = FOLDS_DIR / "dups.csv"
 RUNS_ROOT = Path("runs")
 SUBMISSIONS_DIR = Path("submissions")
 SUBMISSION_LOG = SUBMISSIONS_DIR / "log.csv"
-SUBMISSION_KINDS = ("csv", "json", "png")
+SUBMISSION_KINDS = ("csv", "json", "png", "npz")  # npz: a blend fit's arrays (rank knots)
 BEST_CHECKPOINT = "best.pt"  # what predicts; last.pt is what resumes
 SPLITS = ("oof", "test")  # the prediction files of a run: <split>.csv
 _FOLD_DIR = re.compile(r"fold(\d+)")
@@ -156,6 +156,11 @@ def submission_files(out_dir: Pathish = SUBMISSIONS_DIR, name: str = "blend",
                      kinds: tuple[str, ...] = SUBMISSION_KINDS) -> dict[str, Path]:
     """{kind: <out_dir>/<name>.<kind>} for what `kit blend` writes."""
     return {kind: Path(out_dir) / f"{name}.{kind}" for kind in kinds}
+
+
+def submission_report(submission: Pathish) -> Path:
+    """The `kit blend` JSON beside a submission file: submissions/blend.csv -> submissions/blend.json."""
+    return Path(submission).with_suffix(".json")
 
 
 def submission_log(out_dir: Pathish = SUBMISSIONS_DIR) -> Path:
