@@ -25,7 +25,7 @@ from kit.data.reading import labels_to_matrix, read_labels, read_sample_ids
 from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
 from kit.layout import SUBMISSIONS_DIR
-from kit.score.metrics import f1_per_class
+from kit.score.metrics import Metric, parse_metric
 from kit.score.thresholds import MODES, apply_thresholds, fit_thresholds
 
 __all__ = ["METHODS", "Blender", "BlendResult", "Scores", "blend_members", "blend_runs", "evaluate"]
@@ -42,14 +42,16 @@ class Evaluation:
 
 
 def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode: str = "per-class",
-             min_positives: int = 5, no_empty: bool = True) -> Evaluation:
-    """Fit weights and thresholds on all OOF rows, and again on each k-1 folds to score the held-out fold."""
+             min_positives: int = 5, no_empty: bool = True, metric: Metric | str | None = None) -> Evaluation:
+    """Fit weights and thresholds on all OOF rows, and again on each k-1 folds to score the held-out fold; every
+    score is the competition's `metric` (macro F1 by default)."""
+    metric = parse_metric(metric)
     weights = blender.fit(truth)
     state = blender.state(weights)  # before the per-fold refits below
     oof, test = blender.oof(weights), blender.test(weights)
-    fit = fit_thresholds(truth, oof, mode, min_positives, target_scores=test)
-    at_05 = f1_per_class(truth, apply_thresholds(oof, 0.5, no_empty))
-    tuned = f1_per_class(truth, apply_thresholds(oof, fit.thresholds, no_empty))
+    fit = fit_thresholds(truth, oof, mode, min_positives, target_scores=test, metric=metric)
+    predicted_05 = apply_thresholds(oof, 0.5, no_empty)
+    predicted_tuned = apply_thresholds(oof, fit.thresholds, no_empty)
     cv_predicted = np.zeros(truth.shape, dtype=bool)
     fold_weights = {}
     for fold in np.unique(fold_of_row):
@@ -62,10 +64,13 @@ def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode:
         else:
             train_scores, held_scores = oof[train], oof[held]
         # In ratio mode the held-out fold plays the part of the test set: its rates are matched, not its labels.
-        fold_fit = fit_thresholds(truth[train], train_scores, mode, min_positives, target_scores=held_scores)
+        fold_fit = fit_thresholds(truth[train], train_scores, mode, min_positives, target_scores=held_scores,
+                                  metric=metric)
         cv_predicted[held] = apply_thresholds(held_scores, fold_fit.thresholds, no_empty)
-    cv = f1_per_class(truth, cv_predicted)
-    return Evaluation(Scores(at_05, tuned, cv, fit), weights, oof, test, fold_weights, state)
+    predictions = {"at_0.5": predicted_05, "tuned": predicted_tuned, "cv": cv_predicted}
+    scores = Scores(*(metric.per_class(truth, predictions[key]) for key in ("at_0.5", "tuned", "cv")), fit,
+                    {key: metric.score(truth, predicted) for key, predicted in predictions.items()})
+    return Evaluation(scores, weights, oof, test, fold_weights, state)
 
 
 def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.ndarray, spec: CompetitionSpec,
@@ -81,12 +86,13 @@ def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.
     truth = np.asarray(truth, dtype=bool)
     oof = np.stack([member.oof for member in members])
     test = np.stack([member.test for member in members])
-    settings = dict(mode=thresholds, min_positives=min_positives, no_empty=no_empty)
+    metric = spec.scorer
+    settings = dict(mode=thresholds, min_positives=min_positives, no_empty=no_empty, metric=metric)
     member_scores = {
         member.name: evaluate(Blender("mean", oof[i : i + 1], test[i : i + 1]), truth, fold_of_row, **settings).scores
         for i, member in enumerate(members)
     }
-    blended = evaluate(Blender(method, oof, test), truth, fold_of_row, **settings)
+    blended = evaluate(Blender(method, oof, test, metric), truth, fold_of_row, **settings)
     return BlendResult(
         spec=spec, method=method, threshold_mode=thresholds, min_positives=min_positives, no_empty=no_empty,
         members=[member.name for member in members], member_paths=[member.path for member in members],

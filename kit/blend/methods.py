@@ -17,7 +17,7 @@ import numpy as np
 
 from kit.blend.state import FittedBlend, pack_ragged, unpack_ragged
 from kit.errors import KitError
-from kit.score.metrics import best_thresholds
+from kit.score.metrics import Metric, parse_metric
 
 METHODS = ("mean", "rank", "weighted", "hill")
 HILL_MAX_STEPS = 25  # additions after the best single model; the climb stops earlier once nothing improves
@@ -107,24 +107,23 @@ def optimise_weights(stack: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return weights / weights.sum()
 
 
-def tuned_macro_f1(truth: np.ndarray, scores: np.ndarray) -> float:
-    return float(best_thresholds(truth, scores)[1].mean())
-
-
-def hill_climb(stack: np.ndarray, truth: np.ndarray, max_steps: int = HILL_MAX_STEPS) -> np.ndarray:
+def hill_climb(stack: np.ndarray, truth: np.ndarray, max_steps: int = HILL_MAX_STEPS,
+               metric: Metric | str | None = None) -> np.ndarray:
     """Caruana's forward selection with replacement: start from the best single model, then repeatedly add
-    (again, if it helps) the model whose addition most raises tuned macro F1; weights are the counts."""
+    (again, if it helps) the model whose addition most raises the competition's metric at thresholds tuned on
+    the OOF rows (macro F1 by default); weights are the counts."""
+    metric = parse_metric(metric)
     count = len(stack)
-    # Class-major copies: best_thresholds works on classes x rows, so the transposed views below are free.
+    # Class-major copies: the per-class searches read classes x rows, so the transposed views below are free.
     stack = np.ascontiguousarray(stack.transpose(0, 2, 1))
     truth = np.ascontiguousarray(np.asarray(truth, dtype=bool).T).T
     counts = np.zeros(count, dtype=np.int64)
-    singles = [tuned_macro_f1(truth, member.T) for member in stack]
+    singles = [metric.tuned(truth, member.T) for member in stack]
     first = int(np.argmax(singles))
     counts[first], total, current = 1, stack[first].copy(), singles[first]
     for _ in range(max_steps if count > 1 else 0):
         # F1 depends on the order of the scores only, so the sum stands in for the mean.
-        candidates = [tuned_macro_f1(truth, (total + member).T) for member in stack]
+        candidates = [metric.tuned(truth, (total + member).T) for member in stack]
         best = int(np.argmax(candidates))
         if candidates[best] <= current:
             break
@@ -137,10 +136,11 @@ def hill_climb(stack: np.ndarray, truth: np.ndarray, max_steps: int = HILL_MAX_S
 class Blender:
     """One method over stacked member predictions (members x rows x classes)."""
 
-    def __init__(self, method: str, oof: np.ndarray, test: np.ndarray):
+    def __init__(self, method: str, oof: np.ndarray, test: np.ndarray, metric: Metric | str | None = None):
         if method not in METHODS:
             raise KitError(f"unknown blend method {method!r}: expected one of {', '.join(METHODS)}")
         self.method = method
+        self.metric = parse_metric(metric)  # what `hill` climbs
         self.reference: Knots | None = None
         self.member_knots: list[Knots] = []
         if method == "rank":
@@ -162,7 +162,7 @@ class Blender:
         if self.method == "weighted":
             return optimise_weights(stack, truth)
         if self.method == "hill":
-            return hill_climb(stack, truth)
+            return hill_climb(stack, truth, metric=self.metric)
         return np.full(len(stack), 1.0 / len(stack))
 
     def combine(self, stack: np.ndarray, weights: np.ndarray) -> np.ndarray:

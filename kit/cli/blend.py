@@ -83,6 +83,8 @@ def blend(ctx, run_dirs, runs_root, folds_path, data_dir, config_path, name, out
     if weights:
         click.echo(weights)
         click.echo()
+    click.echo(f"OOF {spec.scorer.label} (the competition's metric; tuned = thresholds fit on all OOF rows, "
+               "cv = fit on the other folds):")
     click.echo(summary_table(result))
     written = ", ".join(str(path) for kind, path in result.files.items() if kind != "csv")
     click.echo(f"wrote {result.files['csv']} ({len(result.predicted)} rows, validated), {written}")

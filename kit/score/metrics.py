@@ -150,6 +150,11 @@ class Metric:
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def column(self) -> str:
+        """history.csv's column of the metric at 0.5 (`val_macro_f1`); `column + "_tuned"` at tuned thresholds."""
+        return f"val_{self.name}"
+
     # -- scores of 0/1 predictions
 
     def score(self, truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -295,6 +300,17 @@ def parse_metric(name: str | Metric | None, key: str = "competition.metric") -> 
     if not match or not np.isfinite(beta) or beta <= 0:
         raise KitError(f"{key}: unknown metric {name!r}; expected {GRAMMAR}")
     return Metric(match.group(1), beta)
+
+
+def history_metric(columns, where: str = "history.csv") -> Metric:
+    """The metric a history.csv was scored with, from its `val_<metric>` / `val_<metric>_tuned` columns."""
+    for column in columns:
+        column = str(column)
+        if column.startswith("val_") and column.endswith("_tuned"):
+            metric = column[len("val_"):-len("_tuned")]
+            if _NAME.fullmatch(metric) and f"val_{metric}" in columns:
+                return parse_metric(metric)
+    raise KitError(f"{where}: line 1: no val_<metric> and val_<metric>_tuned columns (e.g. val_macro_f1)")
 
 
 def best_global_threshold(truth: np.ndarray, probabilities: np.ndarray, grid: np.ndarray | None = None) -> tuple[float, float]:
