@@ -45,6 +45,7 @@ class BlendResult:
     left_out: list[tuple[str, str]] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
     command: str | None = None
+    twins: object | None = None  # kit.blend.twins.TwinUse, when a `kit dups` pairs file was used
 
     @property
     def support(self) -> np.ndarray:
