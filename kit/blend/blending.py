@@ -19,6 +19,7 @@ from kit.blend.gather import Member, gather
 from kit.blend.methods import METHODS, Blender
 from kit.blend.report import write_outputs
 from kit.blend.result import BlendResult, Scores
+from kit.blend.state import FittedBlend
 from kit.blend.twins import LEAKS, TwinUse, average_groups, copy_labels
 from kit.data.dups import read_pairs
 from kit.data.folds import read_folds
@@ -38,12 +39,14 @@ class Evaluation:
     oof: np.ndarray
     test: np.ndarray
     fold_weights: dict[int, np.ndarray] = field(default_factory=dict)
+    state: FittedBlend | None = None
 
 
 def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode: str = "per-class",
              min_positives: int = 5, no_empty: bool = True) -> Evaluation:
     """Fit weights and thresholds on all OOF rows, and again on each k-1 folds to score the held-out fold."""
     weights = blender.fit(truth)
+    state = blender.state(weights)  # before the per-fold refits below
     oof, test = blender.oof(weights), blender.test(weights)
     fit = fit_thresholds(truth, oof, mode, min_positives, target_scores=test)
     at_05 = f1_per_class(truth, apply_thresholds(oof, 0.5, no_empty))
@@ -63,7 +66,7 @@ def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode:
         fold_fit = fit_thresholds(truth[train], train_scores, mode, min_positives, target_scores=held_scores)
         cv_predicted[held] = apply_thresholds(held_scores, fold_fit.thresholds, no_empty)
     cv = f1_per_class(truth, cv_predicted)
-    return Evaluation(Scores(at_05, tuned, cv, fit), weights, oof, test, fold_weights)
+    return Evaluation(Scores(at_05, tuned, cv, fit), weights, oof, test, fold_weights, state)
 
 
 def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.ndarray, spec: CompetitionSpec,
@@ -91,7 +94,7 @@ def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.
         weights=blended.weights, member_scores=member_scores, scores=blended.scores, truth=truth,
         oof=blended.oof, test=blended.test, predicted=apply_thresholds(blended.test, blended.scores.fit.thresholds,
                                                                       no_empty),
-        fold_weights=blended.fold_weights,
+        fold_weights=blended.fold_weights, state=blended.state, folds=[int(f) for f in np.unique(fold_of_row)],
     )
 
 
