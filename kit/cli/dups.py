@@ -6,6 +6,7 @@ import click
 
 from kit.cli.group import main
 from kit.cli.options import config_option, data_option, resolve
+from kit.layout import DUPS_FILE
 
 
 @main.command()
@@ -14,8 +15,8 @@ from kit.cli.options import config_option, data_option, resolve
 @click.option("--distance", type=click.FloatRange(0, 64), default=None,
               help="Largest mean per-channel Hamming distance (of 64 bits) of a duplicate pair. [default: 8, "
                    "the middle of the gap between near copies and unrelated images measured in BENCHMARKS.md]")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("folds/dups.csv"),
-              show_default=True, help="Id,group file; the pairs go beside it as dups_pairs.csv.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DUPS_FILE,
+              show_default=True, help="Id,group file; the pairs go beside it as <name>_pairs.csv.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes and threads. Default: all cores.")
 def dups(data_dir, config_path, distance, out, workers):
     """Find near-duplicate images across train, external and test data by perceptual hash.
