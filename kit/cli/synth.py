@@ -23,8 +23,11 @@ PRESET_NAMES = ("hpa", "planet", "imet-2019")
 @click.option("--classes", type=click.IntRange(1), default=None,
               help="Number of classes: the first N HPA classes, or N iMet attributes in labels.csv "
                    "(default 1,103). Planet always has its 17 tags.")
+@click.option("--duplicates", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Add N near copies of train images (shifted, rescaled, brighter or darker, JPEG re-encoded), "
+                   "alternately to train and test; their twins go to OUT_DIR/duplicates.csv.")
 @config_option
-def synth(out_dir, preset, n_train, n_test, size, seed, classes, config_path):
+def synth(out_dir, preset, n_train, n_test, size, seed, classes, duplicates, config_path):
     """Write a learnable synthetic data set into OUT_DIR, in a competition's layout.
 
     \b
@@ -34,7 +37,8 @@ def synth(out_dir, preset, n_train, n_test, size, seed, classes, config_path):
     kit synth data --preset imet-2019 --classes 300
                                           train.csv (id,attribute_ids), labels.csv, train/<id>.png of varying sizes
 
-    OUT_DIR/test_labels.csv holds the hidden test labels (for scoring a submission locally). In HPA's layout,
+    OUT_DIR/test_labels.csv holds the hidden test labels (for scoring a submission locally); with --duplicates,
+    OUT_DIR/duplicates.csv the Id,twin,split of each near copy. In HPA's layout,
     blue shows nuclei, red microtubules, yellow the ER and green the protein, whose pattern depends on the
     labels; in the one-file layouts each class is a glyph of its own shape, colour and size (Planet's weather
     tags are cloud cover and haze over the whole image).
@@ -46,10 +50,17 @@ def synth(out_dir, preset, n_train, n_test, size, seed, classes, config_path):
     from kit.data.synth_formats import write_formatted, write_preset_dataset
 
     if preset is not None:
+        from kit.data.presets import get_preset
+        from kit.data.reading import resolve_classes
+
         result = write_preset_dataset(out_dir, preset, n_train=n_train, n_test=n_test, size=size, seed=seed,
                                       classes=classes, progress=True)
         click.echo(f"wrote {result['train']} train and {result['test']} test samples ({size}px) in the {preset} "
                    f"layout to {out_dir}")
+        spec = resolve_classes(get_preset(preset).spec(), out_dir)
+        if preset == "hpa" and classes is not None:
+            spec = dataclasses.replace(spec, classes=spec.classes[:classes])
+        add_duplicates(out_dir, spec, duplicates, seed)
         return
     spec = load_config(config_path).spec
     if spec.pending:
@@ -64,3 +75,13 @@ def synth(out_dir, preset, n_train, n_test, size, seed, classes, config_path):
         write_dataset(out_dir, spec, n_train=n_train, n_test=n_test, size=size, seed=seed, progress=True)
     click.echo(f"wrote {n_train} train and {n_test} test samples ({size}px, "
                f"{spec.num_classes} classes, {spec.num_channels} channels) to {out_dir}")
+    add_duplicates(out_dir, spec, duplicates, seed)
+
+
+def add_duplicates(out_dir: Path, spec, duplicates: int, seed: int) -> None:
+    if duplicates:
+        from kit.data.synth_dups import add_near_copies
+
+        twins = add_near_copies(out_dir, spec, duplicates, seed=seed)
+        click.echo(f"added {duplicates} near copies of train images ({(twins['split'] == 'train').sum()} to train, "
+                   f"{(twins['split'] == 'test').sum()} to test); twins in {out_dir / 'duplicates.csv'}")
