@@ -25,6 +25,8 @@ def read_history(path: str | os.PathLike) -> tuple[pd.DataFrame, Metric]:
     if not path.is_file():
         raise KitError(f"{path}: no history.csv (is this a run folder of `kit train`?)")
     history = io.read_csv(path)
+    if {"val_f1", "val_f1_tuned"} <= set(history.columns):  # written before the columns named the metric
+        history = history.rename(columns={"val_f1": "val_macro_f1", "val_f1_tuned": "val_macro_f1_tuned"})
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing:
         raise KitError(f"{path}: line 1: missing column(s) {', '.join(missing)}")

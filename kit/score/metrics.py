@@ -259,7 +259,7 @@ def _coordinate_ascent(metric: Metric, truth: np.ndarray, scores: np.ndarray, th
 
     if samples:
         f_now, add_true, add_false = row_terms()
-    orders: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    orders: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
     index_type = np.int32 if n < 2**31 else np.int64
     for _ in range(max_sweeps):
         moved = False
@@ -268,8 +268,10 @@ def _coordinate_ascent(metric: Metric, truth: np.ndarray, scores: np.ndarray, th
             if c not in orders:
                 order = np.argsort(-column).astype(index_type)  # ties in any order: cuts never split them
                 descending = column[order]
-                cuts = np.concatenate([[0], np.flatnonzero(descending[:-1] > descending[1:]) + 1, [n]])
-                orders[c] = (order, cuts.astype(index_type))
+                distinct = np.flatnonzero(descending[:-1] > descending[1:]) + 1
+                # the cuts between distinct scores; None where every cut is one (no ties: most models' scores)
+                cuts = None if len(distinct) == n - 1 else np.concatenate([[0], distinct, [n]]).astype(index_type)
+                orders[c] = (order, cuts)
             order, cuts = orders[c]
             now = column >= thresholds[c]
             kept = int(np.count_nonzero(now))
@@ -283,8 +285,7 @@ def _coordinate_ascent(metric: Metric, truth: np.ndarray, scores: np.ndarray, th
                 k0, tp0 = int(row_k.sum()) - kept, int(row_tp.sum()) - int(np.count_nonzero(now & hits))
                 tp = tp0 + np.concatenate([[0], np.cumsum(hits[order])])
                 gains = (1.0 + b2) * tp / np.maximum(b2 * positives + k0 + np.arange(n + 1), 1e-300)
-            at_cuts = gains[cuts]
-            best = int(cuts[int(np.argmax(at_cuts))])
+            best = int(np.argmax(gains)) if cuts is None else int(cuts[int(np.argmax(gains[cuts]))])
             if best == kept or gains[best] <= gains[kept] + 1e-12 * max(1.0, abs(gains[kept])):
                 continue
             if best == 0:
