@@ -5,6 +5,7 @@ from kit.cli import (  # noqa: F401
     blend,
     cache,
     download,
+    dups,
     folds,
     predict,
     report,

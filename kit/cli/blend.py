@@ -44,9 +44,10 @@ def blend(run_dirs, runs_root, folds_path, data_dir, config_path, **options):
     Settings: defaults, then the config's blend: section, then these options.
 
     \b
-    Example:
+    Examples:
       kit blend --method hill --name hill       submissions/hill.csv, .json, .png from every runs/<model>
       kit blend runs/resnet34 runs/densenet121 --thresholds global
+      kit blend --dups folds/dups_pairs.csv --leak copy
     """
     from kit.blend.blending import blend_runs
     from kit.blend.report import class_table, fallback_note, fold_weights_table, summary_table
@@ -63,6 +64,7 @@ def blend(run_dirs, runs_root, folds_path, data_dir, config_path, **options):
         list(run_dirs) or [runs_root], spec, folds_path, context.data.root / spec.sample_submission, labels,
         values["out"], values["name"], method=values["method"], thresholds=values["thresholds"],
         min_positives=values["min_positives"], no_empty=values["no_empty"], allow_partial=values["allow_partial"],
+        dups=values["dups"], leak=values["leak"],
         command=command_line(run_dirs, runs_root, folds_path, data_dir, config_path, values),
     )
     for member, reason in result.left_out:
@@ -77,5 +79,9 @@ def blend(run_dirs, runs_root, folds_path, data_dir, config_path, **options):
         click.echo(weights)
         click.echo()
     click.echo(summary_table(result))
+    if result.twins is not None:
+        twins = result.twins
+        click.echo(f"duplicates ({twins.path}): {twins.groups} test groups averaged ({twins.averaged_rows} rows)"
+                   + (f"; labels copied from train twins to {len(twins.copied)} test images" if values["leak"] == "copy" else ""))
     written = ", ".join(str(path) for kind, path in result.files.items() if kind != "csv")
     click.echo(f"wrote {result.files['csv']} ({len(result.predicted)} rows, validated), {written}")

@@ -19,6 +19,7 @@ from kit.settings.fields import Field, Registry, Table, check_plain_name
 
 BLEND_METHODS = Registry("kit.blend.methods", "METHODS")
 THRESHOLD_MODES = Registry("kit.score.thresholds", "MODES")
+LEAK_USES = Registry("kit.blend.twins", "LEAKS")
 
 FOLDS = Table("folds", (
     Field("k", 5, int, "Number of folds.", minimum=2),
@@ -43,6 +44,10 @@ BLEND = Table("blend", (
     Field("no_empty", True, bool, "Give a sample with no class above its threshold its highest-scoring class.",
           flags=("--no-empty/--allow-empty",)),
     Field("allow_partial", False, bool, "Blend the complete models only; say which were left out."),
+    Field("dups", None, Path, "Pairs of `kit dups` (folds/dups_pairs.csv): duplicate test images get the mean of "
+          "their blended scores.", nullable=True),
+    Field("leak", "none", str, "copy: a test image with a train twin in --dups gets that twin's labels (a leak of "
+          "the competition's labels onto its test set; off unless asked).", LEAK_USES),
 ), check=_check_blend)
 
 SUBMIT = Table("submit", (
