@@ -24,6 +24,7 @@ from kit.data.folds import read_folds
 from kit.data.reading import labels_to_matrix, read_labels, read_sample_ids
 from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
+from kit.layout import SUBMISSIONS_DIR
 from kit.score.metrics import f1_per_class
 from kit.score.thresholds import MODES, apply_thresholds, fit_thresholds
 
@@ -107,7 +108,7 @@ def truth_matrix(folds: pd.DataFrame, labels: pd.DataFrame, spec: CompetitionSpe
 
 def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, folds_path: str | os.PathLike,
                sample_submission_path: str | os.PathLike, labels: str | os.PathLike | pd.DataFrame,
-               out_dir: str | os.PathLike = "submissions", name: str = "blend", *, method: str = "mean",
+               out_dir: str | os.PathLike = SUBMISSIONS_DIR, name: str = "blend", *, method: str = "mean",
                thresholds: str = "per-class", min_positives: int = 5, no_empty: bool = True,
                allow_partial: bool = False, command: str | None = None, plot: bool = True) -> BlendResult:
     """Gather the runs, blend, tune thresholds and write `<out_dir>/<name>.csv`, `.json` and `.png`.
