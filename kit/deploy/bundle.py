@@ -23,14 +23,14 @@ from pathlib import Path
 
 from kit.deploy.wheels import build_kit_wheel, dependency_list, fetch_wheels
 from kit.errors import KitError
-from kit.infer.ensemble import CHECKPOINT, load_ensemble
+from kit.infer.ensemble import load_ensemble
 from kit.io import write_text, write_yaml
 from kit.kaggle.publish import check_ref
+from kit.layout import fold_dir_name
 
 MARKER = "bundle.json"
 METADATA = "dataset-metadata.json"
 LICENSE = "CC0-1.0"
-RUN_FILES = (CHECKPOINT, "config.yaml")
 
 
 @dataclass
@@ -108,14 +108,13 @@ def _fill(root: Path, ensemble, ref: str, title: str | None, deps: list[str], lo
     for member, entry in zip(ensemble.members, report["members"]):
         folder = member_folder(member.name)
         for fold in member.folds:
-            target = models / folder / f"fold{fold}"
+            run, target = member.fold_run(fold), models / folder / fold_dir_name(fold)
             target.mkdir(parents=True)
-            for name in RUN_FILES:
-                path = member.fold_dir(fold) / name
+            for path, required in ((run.best, True), (run.config, False)):  # what predicts; not last.pt
                 if path.is_file():
-                    shutil.copy2(path, target / name)
-                elif name == CHECKPOINT:
-                    raise KitError(f"{source}: member {member.name}: fold {fold} has no {name} ({path})")
+                    shutil.copy2(path, target / path.name)
+                elif required:
+                    raise KitError(f"{source}: member {member.name}: fold {fold} has no {path.name} ({path})")
         entry["path"] = f"models/{folder}"
     state = report.get("state") or {}
     if state.get("arrays"):

@@ -12,8 +12,9 @@ import numpy as np
 from kit.blend.state import FittedBlend, read_state
 from kit.data.spec import CompetitionSpec, spec_from_dict
 from kit.errors import KitError
+from kit.layout import BEST_CHECKPOINT, FoldRun, fold_dir_name
 
-CHECKPOINT = "best.pt"
+CHECKPOINT = BEST_CHECKPOINT
 
 
 @dataclass
@@ -23,7 +24,10 @@ class EnsembleMember:
     folds: list[int]
 
     def fold_dir(self, fold: int) -> Path:
-        return self.path / f"fold{fold}"
+        return self.path / fold_dir_name(fold)
+
+    def fold_run(self, fold: int) -> FoldRun:
+        return FoldRun(self.fold_dir(fold))
 
 
 @dataclass
@@ -91,7 +95,7 @@ def load_ensemble(path: str | os.PathLike, check_files: bool = True) -> Ensemble
         member = EnsembleMember(name, found, [int(f) for f in folds])
         if check_files:
             for fold in member.folds:
-                checkpoint = member.fold_dir(fold) / CHECKPOINT
+                checkpoint = member.fold_run(fold).best
                 if not checkpoint.is_file():
                     raise KitError(f"{path}: member {name}: fold {fold} has no {CHECKPOINT} ({checkpoint})")
         members.append(member)
