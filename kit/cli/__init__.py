@@ -6,6 +6,7 @@ from kit.cli import (  # noqa: F401
     bundle,
     cache,
     download,
+    dups,
     folds,
     infer,
     notebook,
