@@ -11,28 +11,48 @@ from kit.settings import BLEND, SUBMIT
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @table_options(SUBMIT)
 @data_option
 @config_option
 def submit(file, data_dir, config_path, **options):
-    """Submit FILE (Id,Predicted) to the competition through the Kaggle API.
+    """Submit FILE (Id,Predicted) to the competition through the Kaggle API, or, for a code competition, the
+    notebook --kernel owner/slug (pushed with `kit notebook --push`).
 
     FILE is validated against sample_submission.csv first; an invalid file never leaves the machine.
-    Credentials are the kaggle package's: KAGGLE_API_TOKEN, KAGGLE_USERNAME/KAGGLE_KEY or kaggle.json.
-    Settings: defaults, then the config's submit: section, then these options.
+    Every attempt is a row of submissions/log.csv. Credentials are the kaggle package's: KAGGLE_API_TOKEN,
+    KAGGLE_USERNAME/KAGGLE_KEY or kaggle.json. Settings: defaults, then the config's submit: section, then
+    these options.
 
     \b
-    Example:
+    Examples:
       kit submit submissions/blend.csv --dry-run      check it and say what would be sent
       kit submit submissions/blend.csv --wait         submit, then print the public score
+      kit submit --kernel me/hpa-blend-inference --version 3 --wait
     """
+    from kit.errors import KitError
     from kit.kaggle.submit import submit as submit_file
+    from kit.kaggle.submit import submit_kernel
     from kit.layout import submission_log
 
     context = resolve(config_path, data_dir)
     values = context.section(SUBMIT, options)
     log_path = values["log"] or submission_log(context.section(BLEND)["out"])
+    kernel, wait, timeout = values["kernel"], values["wait"], values["timeout"]
+    if (file is None) == (kernel is None):
+        raise KitError("give a submission FILE, or --kernel owner/slug for a code competition (not both)")
+    if kernel is None and values["version"] is not None:
+        raise KitError("--version goes with --kernel")
+    if kernel is not None:
+        if values["dry_run"] or values["force"]:
+            raise KitError("--dry-run and --force are for FILE submissions")
+        result = submit_kernel(kernel, values["competition"] or context.config.spec.slug, version=values["version"],
+                               message=values["message"], file_name=values["file_name"], wait=wait,
+                               timeout=timeout, log_path=log_path, echo=warn)
+        click.echo(result.describe())
+        if wait and result.outcome != "scored":
+            click.echo(f"not scored within {timeout}s; see `kit submissions`")
+        return
     spec = context.config.spec
     sample = context.data.root / spec.sample_submission
     result = submit_file(file, spec, sample, competition=values["competition"], message=values["message"],

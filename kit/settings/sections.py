@@ -52,6 +52,11 @@ BLEND = Table("blend", (
 
 SUBMIT = Table("submit", (
     Field("enabled", False, bool, "`kit run` only: submit the blend at the end.", cli=False),
+    Field("kernel", None, str, "`kit submit` only, for a code competition: submit this notebook (owner/slug) "
+          "instead of a FILE; Kaggle reruns it.", nullable=True),
+    Field("version", None, int, "With --kernel: the notebook version to submit. (default: its latest)", nullable=True,
+          minimum=1),
+    Field("file_name", "submission.csv", str, "With --kernel: the output file of the notebook that Kaggle scores."),
     Field("message", None, str, "Submission description. (default: from <name>.json beside FILE: members, method, "
           "OOF score)", nullable=True, flags=("-m", "--message")),
     Field("competition", None, str, "Competition slug. (default: competition.slug of the spec, HPA's by default)",
