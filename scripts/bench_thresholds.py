@@ -92,7 +92,8 @@ def grid_ascent(truth: np.ndarray, scores: np.ndarray, grid: np.ndarray, max_swe
     del predicted
     scores_t, truth_t = np.ascontiguousarray(scores.T), np.ascontiguousarray(truth.T)  # column reads
     sweeps = 0
-    for sweeps in range(1, max_sweeps + 1):
+    while sweeps < max_sweeps:
+        sweeps += 1
         moved = False
         for c in range(truth.shape[1]):
             column, hits = scores_t[c], truth_t[c]

@@ -18,8 +18,14 @@ import numpy as np
 import pandas as pd
 
 from kit import io
-from kit.data.presets import (IMET_CLASSES, IMET_CULTURES, PLANET_TAG_COUNTS, PLANET_TRAIN_SIZE, PLANET_WEATHER,
-                              get_preset)
+from kit.data.presets import (
+    IMET_CLASSES,
+    IMET_CULTURES,
+    PLANET_TAG_COUNTS,
+    PLANET_TRAIN_SIZE,
+    PLANET_WEATHER,
+    get_preset,
+)
 from kit.data.reading import TIFF_EXTENSIONS, LabelCodec
 from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
