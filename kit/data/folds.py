@@ -111,7 +111,7 @@ def summary_path(out: str | os.PathLike) -> Path:
     return folds_summary(out)
 
 
-MAX_CLASS_WARNINGS = 10
+MAX_CLASS_WARNINGS = 30  # every class of a 28-class competition; a count beyond
 
 
 def make_folds(labels: pd.DataFrame, spec: CompetitionSpec, out: str | os.PathLike = DEFAULT_FOLDS_PATH,
