@@ -14,6 +14,7 @@ from kit.blend.result import BlendResult, Scores
 from kit.blend.state import state_entry, write_arrays
 from kit.data.submission import submission_frame, validate_submission
 from kit.io import atomic_path
+from kit.layout import submission_files
 
 RAREST = 5
 
@@ -112,6 +113,7 @@ def report_dict(result: BlendResult, name: str, files: dict[str, Path]) -> dict:
                   if result.state is not None else None),
         "fallback_classes": [classes[c] for c in result.scores.fit.fallback],
         "blend": blend,
+        "duplicates": None if result.twins is None else result.twins.to_dict(),
         "submission": {"file": str(files["csv"]), "rows": int(len(result.predicted)),
                        "empty_rows": int((~result.predicted.any(axis=1)).sum())},
         "files": {kind: str(path) for kind, path in files.items()},
@@ -181,11 +183,9 @@ def write_outputs(result: BlendResult, out_dir: Path, name: str, sample_ids: Seq
                   sample_submission_path: str | os.PathLike, plot: bool = True) -> dict[str, Path]:
     """Write `<name>.csv` (validated before it is moved into place), `<name>.png`, `<name>.json` and, for a
     method whose fit has arrays (rank knots), `<name>.npz`: all or nothing."""
-    files = {"csv": out_dir / f"{name}.csv", "json": out_dir / f"{name}.json"}
-    if plot:
-        files["png"] = out_dir / f"{name}.png"
-    if result.state is not None and result.state.arrays:
-        files["npz"] = out_dir / f"{name}.npz"
+    kinds = ["csv", "json"] + (["png"] if plot else []) + (["npz"] if result.state is not None and result.state.arrays
+                                                           else [])
+    files = submission_files(out_dir, name, tuple(kinds))
     with contextlib.ExitStack() as stack:
         temporary = {kind: stack.enter_context(atomic_path(path)) for kind, path in files.items()}
         submission_frame(sample_ids, result.predicted, result.spec).to_csv(temporary["csv"], index=False)

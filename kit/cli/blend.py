@@ -7,6 +7,7 @@ import click
 
 from kit.cli.group import main
 from kit.cli.options import config_option, data_option, resolve
+from kit.layout import FOLDS_FILE, RUNS_ROOT, SUBMISSIONS_DIR
 
 
 def command_line(ctx: click.Context) -> str:
@@ -30,14 +31,14 @@ def command_line(ctx: click.Context) -> str:
 
 @main.command()
 @click.argument("run_dirs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--runs", "runs_root", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+@click.option("--runs", "runs_root", type=click.Path(path_type=Path), default=RUNS_ROOT, show_default=True,
               help="Runs root blended when no RUN_DIR is given (every runs/<model>/).")
 @click.option("--folds", "folds_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("folds/folds.csv"), show_default=True, help="The Id,fold file the runs were trained on.")
+              default=FOLDS_FILE, show_default=True, help="The Id,fold file the runs were trained on.")
 @data_option
 @config_option
 @click.option("--name", default="blend", show_default=True, help="Output name: <out>/<name>.csv, .json, .png.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("submissions"),
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=SUBMISSIONS_DIR,
               show_default=True, help="Output folder.")
 @click.option("--method", type=click.Choice(["mean", "rank", "weighted", "hill"]), default="mean", show_default=True,
               help="mean; rank (average of per-class ranks); weighted (weights fit on OOF); "
@@ -51,14 +52,25 @@ def command_line(ctx: click.Context) -> str:
 @click.option("--no-empty/--allow-empty", "no_empty", default=True, show_default=True,
               help="Give a sample with no class above its threshold its highest-scoring class.")
 @click.option("--allow-partial", is_flag=True, help="Blend the complete models only; say which were left out.")
+@click.option("--dups", "dups_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Pairs of `kit dups` (folds/dups_pairs.csv): duplicate test images get the mean of their "
+                   "blended scores.")
+@click.option("--leak", type=click.Choice(["none", "copy"]), default="none", show_default=True,
+              help="copy: a test image with a train twin in --dups gets that twin's labels (a leak of the "
+                   "competition's labels onto its test set; off unless asked).")
 @click.pass_context
 def blend(ctx, run_dirs, runs_root, folds_path, data_dir, config_path, name, out_dir, method, threshold_mode,
-          min_positives, no_empty, allow_partial):
+          min_positives, no_empty, allow_partial, dups_path, leak):
     """Blend out-of-fold predictions of RUN_DIR... (runs/<model> folders or a runs root; default --runs),
     tune thresholds and write a validated submission with a JSON report and a PNG beside it.
 
     Scores are shown at 0.5, at tuned thresholds (in-sample) and cross-validated over the folds (weights
     and thresholds fit on k-1 folds, scored on the held-out one): the last is the honest estimate.
+
+    \b
+    Examples:
+      kit blend runs/ --method hill
+      kit blend runs/ --dups folds/dups_pairs.csv --leak copy
     """
     from kit.blend.blending import blend_runs
     from kit.blend.report import class_table, fallback_note, fold_weights_table, summary_table
@@ -69,7 +81,7 @@ def blend(ctx, run_dirs, runs_root, folds_path, data_dir, config_path, name, out
     result = blend_runs(
         list(run_dirs) or [runs_root], spec, folds_path, context.data.root / spec.sample_submission, labels,
         out_dir, name, method=method, thresholds=threshold_mode, min_positives=min_positives, no_empty=no_empty,
-        allow_partial=allow_partial, command=command_line(ctx),
+        allow_partial=allow_partial, command=command_line(ctx), dups=dups_path, leak=leak,
     )
     for member, reason in result.left_out:
         click.echo(f"warning: left out {member}: {reason}", err=True)
@@ -83,5 +95,9 @@ def blend(ctx, run_dirs, runs_root, folds_path, data_dir, config_path, name, out
         click.echo(weights)
         click.echo()
     click.echo(summary_table(result))
+    if result.twins is not None:
+        twins = result.twins
+        click.echo(f"duplicates ({twins.path}): {twins.groups} test groups averaged ({twins.averaged_rows} rows)"
+                   + (f"; labels copied from train twins to {len(twins.copied)} test images" if leak == "copy" else ""))
     written = ", ".join(str(path) for kind, path in result.files.items() if kind != "csv")
     click.echo(f"wrote {result.files['csv']} ({len(result.predicted)} rows, validated), {written}")

@@ -10,10 +10,11 @@ from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
 from kit import io
 from kit.data.reading import labels_to_matrix
-from kit.errors import KitError
 from kit.data.spec import CompetitionSpec
+from kit.errors import KitError
+from kit.layout import FOLDS_FILE, folds_summary
 
-DEFAULT_FOLDS_PATH = Path("folds/folds.csv")
+DEFAULT_FOLDS_PATH = FOLDS_FILE
 
 
 def assign_folds(labels: pd.DataFrame, num_classes: int, k: int = 5, seed: int = 42,
@@ -106,8 +107,8 @@ def fold_summary(labels: pd.DataFrame, folds: np.ndarray, spec: CompetitionSpec,
 
 
 def summary_path(out: str | os.PathLike) -> Path:
-    out = Path(out)
-    return out.with_name(out.stem + "_summary.csv")
+    """The per-class summary written beside a folds file (kit.layout.folds_summary)."""
+    return folds_summary(out)
 
 
 def make_folds(labels: pd.DataFrame, spec: CompetitionSpec, out: str | os.PathLike = DEFAULT_FOLDS_PATH,
