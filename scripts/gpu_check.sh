@@ -119,7 +119,7 @@ echo "gpu-check: $DEVICE x $GPUS, torch $TORCH, logs in $OUT_DIR"
 
 # 1. the suite
 if [ "$MODE" = gpu ]; then
-    step suite 270 note_suite -- "$PY" -m pytest -q -p no:cacheprovider -rs \
+    step suite 270 note_suite -- "$PY" -m pytest -q -p no:cacheprovider -rs --durations=15 \
         --basetemp="$WORK/pytest" "$ROOT/tests"
 else
     skip suite "--cpu-smoke (make test runs it)"
