@@ -40,13 +40,20 @@ def command_line(ctx: click.Context) -> str:
 @click.option("--name", default="blend", show_default=True, help="Output name: <out>/<name>.csv, .json, .png.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=SUBMISSIONS_DIR,
               show_default=True, help="Output folder.")
-@click.option("--method", type=click.Choice(["mean", "rank", "weighted", "hill"]), default="mean", show_default=True,
+@click.option("--method", type=click.Choice(["mean", "rank", "weighted", "hill", "stack"]), default="mean",
+              show_default=True,
               help="mean; rank (average of per-class ranks); weighted (weights fit on OOF); "
-                   "hill (Caruana greedy selection with replacement).")
+                   "hill (Caruana greedy selection with replacement); stack (a second-level model per class over "
+                   "every member's probabilities of every class, nested in the folds).")
+@click.option("--stacker", type=click.Choice(["logistic", "boosting"]), default="logistic", show_default=True,
+              help="The second level of --method stack: logistic regression or histogram gradient boosting.")
 @click.option("--thresholds", "threshold_mode", type=click.Choice(["per-class", "global", "ratio"]),
               default="per-class", show_default=True,
               help="per-class: best OOF F1 per class; global: one for all; "
-                   "ratio: test positive rate matches the train rate.")
+                   "ratio: test positive rate matches the train rate (or --prior).")
+@click.option("--prior", "prior_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --thresholds ratio: CSV of class,rate (class name or index) giving the test set's positive "
+                   "rates; classes it leaves out keep their train rate.")
 @click.option("--min-positives", type=click.IntRange(min=0), default=5, show_default=True,
               help="Classes with fewer OOF positives use the global threshold.")
 @click.option("--no-empty/--allow-empty", "no_empty", default=True, show_default=True,
@@ -59,8 +66,8 @@ def command_line(ctx: click.Context) -> str:
               help="copy: a test image with a train twin in --dups gets that twin's labels (a leak of the "
                    "competition's labels onto its test set; off unless asked).")
 @click.pass_context
-def blend(ctx, run_dirs, runs_root, folds_path, data_dir, config_path, name, out_dir, method, threshold_mode,
-          min_positives, no_empty, allow_partial, dups_path, leak):
+def blend(ctx, run_dirs, runs_root, folds_path, data_dir, config_path, name, out_dir, method, stacker,
+          threshold_mode, prior_path, min_positives, no_empty, allow_partial, dups_path, leak):
     """Blend out-of-fold predictions of RUN_DIR... (runs/<model> folders or a runs root; default --runs),
     tune thresholds and write a validated submission with a JSON report and a PNG beside it.
 
@@ -70,6 +77,8 @@ def blend(ctx, run_dirs, runs_root, folds_path, data_dir, config_path, name, out
     \b
     Examples:
       kit blend runs/ --method hill
+      kit blend runs/ --method stack --stacker boosting
+      kit blend runs/ --thresholds ratio --prior test_rates.csv
       kit blend runs/ --dups folds/dups_pairs.csv --leak copy
     """
     from kit.blend.blending import blend_runs
@@ -82,6 +91,7 @@ def blend(ctx, run_dirs, runs_root, folds_path, data_dir, config_path, name, out
         list(run_dirs) or [runs_root], spec, folds_path, context.data.root / spec.sample_submission, labels,
         out_dir, name, method=method, thresholds=threshold_mode, min_positives=min_positives, no_empty=no_empty,
         allow_partial=allow_partial, command=command_line(ctx), dups=dups_path, leak=leak,
+        stacker=stacker, prior=prior_path,
     )
     for member, reason in result.left_out:
         click.echo(f"warning: left out {member}: {reason}", err=True)
