@@ -35,9 +35,9 @@ import numpy as np
 
 from kit import io
 from kit.data.reading import CompetitionData, DecodingStore, ImageStore, Source
+from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
 from kit.system import available_cores
-from kit.data.spec import CompetitionSpec
 
 FORMAT = 1
 CACHE_ENV = "KIT_CACHE"
