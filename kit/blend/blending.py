@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from kit.blend.gather import Member, gather
-from kit.blend.methods import METHODS, Blender
+from kit.blend.methods import METHODS, Blender, check_method
 from kit.blend.report import write_outputs
 from kit.blend.result import BlendResult, Scores
 from kit.blend.stack import STACKERS
@@ -26,10 +26,10 @@ from kit.data.dups import read_pairs
 from kit.data.folds import read_folds
 from kit.data.reading import labels_to_matrix, read_labels, read_sample_ids
 from kit.data.spec import CompetitionSpec
-from kit.errors import KitError
+from kit.errors import KitError, check_name
 from kit.layout import SUBMISSIONS_DIR
 from kit.score.metrics import f1_per_class
-from kit.score.thresholds import MODES, apply_thresholds, fit_thresholds, read_prior
+from kit.score.thresholds import apply_thresholds, check_mode, fit_thresholds, read_prior
 
 __all__ = ["METHODS", "Blender", "BlendResult", "Scores", "blend_members", "blend_runs", "evaluate"]
 
@@ -89,10 +89,8 @@ def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.
                   method: str = "mean", thresholds: str = "per-class", min_positives: int = 5,
                   no_empty: bool = True, stacker: str = "logistic", prior: np.ndarray | None = None) -> BlendResult:
     """Blend gathered members in memory (no files): score each member and the blend the same way."""
-    if method not in METHODS:
-        raise KitError(f"unknown blend method {method!r}: expected one of {', '.join(METHODS)}")
-    if thresholds not in MODES:
-        raise KitError(f"unknown threshold mode {thresholds!r}: expected one of {', '.join(MODES)}")
+    check_method(method)
+    check_mode(thresholds)
     if len(np.unique(fold_of_row)) < 2:
         raise KitError("the folds file has a single fold; cross-validated scores need at least 2")
     truth = np.asarray(truth, dtype=bool)
@@ -153,12 +151,9 @@ def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, fol
     """
     if not name or Path(name).name != name or name.startswith("."):
         raise KitError(f"--name {name!r}: expected a plain file name without folders")
-    if method not in METHODS:
-        raise KitError(f"unknown blend method {method!r}: expected one of {', '.join(METHODS)}")
-    if thresholds not in MODES:
-        raise KitError(f"unknown threshold mode {thresholds!r}: expected one of {', '.join(MODES)}")
-    if stacker not in STACKERS:
-        raise KitError(f"unknown stacker {stacker!r}: expected one of {', '.join(STACKERS)}")
+    check_method(method)
+    check_mode(thresholds)
+    check_name(stacker, STACKERS, "stacker")
     if prior is not None and thresholds != "ratio":
         raise KitError(f"--prior sets test positive rates for --thresholds ratio, not {thresholds}")
     if leak not in LEAKS:

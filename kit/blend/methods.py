@@ -21,10 +21,17 @@ import numpy as np
 
 from kit.blend.stack import STACKERS, Stacker, fit_stacker
 from kit.blend.state import FittedBlend, pack_ragged, unpack_ragged
-from kit.errors import KitError
+from kit.errors import KitError, check_name
 from kit.score.metrics import best_thresholds
 
 METHODS = ("mean", "rank", "weighted", "hill", "stack")
+
+
+def check_method(method: str) -> None:
+    """An unknown blend method is an error listing METHODS."""
+    check_name(method, METHODS, "blend method")
+
+
 HILL_MAX_STEPS = 25  # additions after the best single model; the climb stops earlier once nothing improves
 
 
@@ -143,10 +150,8 @@ class Blender:
     """One method over stacked member predictions (members x rows x classes)."""
 
     def __init__(self, method: str, oof: np.ndarray, test: np.ndarray, stacker: str = "logistic"):
-        if method not in METHODS:
-            raise KitError(f"unknown blend method {method!r}: expected one of {', '.join(METHODS)}")
-        if stacker not in STACKERS:
-            raise KitError(f"unknown stacker {stacker!r}: expected one of {', '.join(STACKERS)}")
+        check_method(method)
+        check_name(stacker, STACKERS, "stacker")
         self.method = method
         self.stacker = stacker
         self.reference: Knots | None = None
