@@ -30,9 +30,11 @@ from kit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, se
 from kit.train.device import Runtime
 from kit.train.distributed import make_runtime
 from kit.train.losses import make_loss
+from kit.train.mixing import BatchMixer, make_mixer
 from kit.train.models import Classifier, build_model
 from kit.train.predict import SPLITS, eval_loader, predict_batches, write_predictions
 from kit.train.sampler import balanced_weights
+from kit.train.swa import WeightAverage
 
 HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "val_loss", "val_f1", "val_f1_tuned", "seconds"]
 STATS_IMAGES = 256  # training images read to measure the per-channel mean and std
@@ -168,13 +170,16 @@ def set_frozen(model: Classifier, frozen: bool) -> None:
         param.requires_grad_(not frozen)
 
 
-def seed_epoch(seed: int, epoch: int, generator: torch.Generator, transform, rank: int = 0) -> None:
-    """Each epoch's shuffling and augmentation depend only on (seed, epoch, rank): resumed runs replay them
-    exactly, and the processes of a DDP run augment differently."""
+def seed_epoch(seed: int, epoch: int, generator: torch.Generator, transform, rank: int = 0,
+               mixer: BatchMixer | None = None) -> None:
+    """Each epoch's shuffling, augmentation and mixing depend only on (seed, epoch, rank): resumed runs replay
+    them exactly, and the processes of a DDP run augment differently."""
     epoch_seed = (seed * 1_000_003 + epoch + rank * 7_919) % 2**63
     generator.manual_seed(epoch_seed)
     if transform is not None:
         transform.set_random_seed(epoch_seed % 2**32)
+    if mixer is not None:
+        mixer.reseed(epoch_seed)
 
 
 # ---------------------------------------------------------------- the loop
@@ -182,9 +187,11 @@ def seed_epoch(seed: int, epoch: int, generator: torch.Generator, transform, ran
 
 def train_one_epoch(model: Classifier, loader, optimizer, scheduler, loss_fn, runtime: Runtime, scaler,
                     mean, std, accumulate: int = 1, clip_grad: float = 0.0, ema=None, frozen: bool = False,
-                    wrapped: torch.nn.Module | None = None, desc: str = "", progress: bool = True) -> float:
+                    wrapped: torch.nn.Module | None = None, desc: str = "", progress: bool = True,
+                    mixer: BatchMixer | None = None) -> float:
     """One pass over `loader`; returns the mean training loss. `model` is the bare model, `wrapped` what the
-    step calls (DDP's wrapper, or the model itself). A non-finite loss raises NonFiniteLoss."""
+    step calls (DDP's wrapper, or the model itself); `mixer` makes mixup/cutmix/smoothed batches. A
+    non-finite loss raises NonFiniteLoss."""
     wrapped = wrapped or model
     model.train()
     if frozen:
@@ -196,6 +203,8 @@ def train_one_epoch(model: Classifier, loader, optimizer, scheduler, loss_fn, ru
     for i, (images, targets) in enumerate(bar):
         images = to_model_input(images, runtime.device, mean, std, runtime.channels_last)
         targets = targets.to(runtime.device, non_blocking=True)
+        if mixer is not None:
+            images, targets = mixer(images, targets)
         step_now = (i + 1) % accumulate == 0 or i + 1 == steps
         with runtime.no_sync(wrapped, sync=step_now):
             with runtime.autocast():
@@ -319,12 +328,14 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
         from timm.utils import ModelEmaV3
 
         ema = ModelEmaV3(model, decay=settings.ema)
+    swa = WeightAverage(model, settings.epochs, settings.swa) if settings.swa else None
+    mixer = make_mixer(settings, spec.num_classes)
     loss_fn = make_loss(settings.loss, split.train_targets, settings.pos_weight, settings.focal_gamma,
                         settings.pos_weight_max).to(runtime.device)
 
     state = {"epoch": 0, "best": None, "best_epoch": 0, "bad_epochs": 0, "stopped": False, "history": []}
     parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler,
-             "ema": ema.module if ema is not None else None}
+             "ema": ema.module if ema is not None else None, "swa": swa}
     if checkpoint:
         for name, part in parts.items():
             if part is not None and checkpoint.get(name) is not None:
@@ -341,7 +352,7 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     while state["epoch"] < settings.epochs and not state["stopped"]:
         epoch = state["epoch"]
         started = time.perf_counter()
-        seed_epoch(settings.seed, epoch, loaders.generator, loaders.transform, runtime.rank)
+        seed_epoch(settings.seed, epoch, loaders.generator, loaders.transform, runtime.rank, mixer)
         frozen = epoch < settings.freeze_epochs
         if frozen != wrapped_frozen:
             set_frozen(model, frozen)
@@ -351,11 +362,14 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
         try:
             train_loss = train_one_epoch(model, loaders.train, optimizer, scheduler, loss_fn, runtime, scaler, mean,
                                          std, settings.accumulate, settings.clip_grad, ema, frozen, wrapped, desc,
-                                         settings.progress)
+                                         settings.progress, mixer)
         except NonFiniteLoss as err:
             kept = f"{last_path} keeps epoch {epoch}" if epoch else "no checkpoint was written"
             raise NonFiniteLoss(f"{err}; stopped ({kept}). Try a lower --lr or --clip-grad 1") from None
-        eval_model = ema.module if ema is not None else model
+        if swa is not None and swa.in_window(epoch + 1):
+            swa.capture(model, (to_model_input(images, runtime.device, mean, std, runtime.channels_last)
+                                for images, _ in loaders.train))
+        eval_model = swa.module if swa is not None and swa.count else ema.module if ema is not None else model
         runtime.sync_buffers(eval_model)
         probs, val_loss = predict_batches(eval_model, loaders.val, runtime, mean, std, "none", loss_fn)
         row = {
@@ -365,10 +379,11 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
             "seconds": round(time.perf_counter() - started, 2),
         }
         state["history"].append(row)
-        improved = _better(row[settings.monitor], state["best"], settings.monitor)
+        eligible = swa is None or swa.in_window(epoch + 1)  # with SWA, only the averaged weights may be best
+        improved = eligible and _better(row[settings.monitor], state["best"], settings.monitor)
         if improved:
             state.update(best=row[settings.monitor], best_epoch=epoch + 1, bad_epochs=0)
-        else:
+        elif eligible:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
         state["stopped"] = bool(settings.patience) and state["bad_epochs"] >= settings.patience
@@ -381,7 +396,8 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
             io.write_csv(pd.DataFrame(state["history"], columns=HISTORY_COLUMNS), out_dir / "history.csv")
         say(f"epoch {epoch + 1}/{settings.epochs}  lr {row['lr']:.2e}  train {train_loss:.4f}  val {val_loss:.4f}  "
             f"f1 {row['val_f1']:.4f}  tuned {row['val_f1_tuned']:.4f}  {row['seconds']:.1f}s"
-            + ("  *best" if improved else "") + ("  (frozen backbone)" if frozen else ""))
+            + ("  *best" if improved else "") + ("  (frozen backbone)" if frozen else "")
+            + (f"  (SWA of {swa.count} epochs)" if swa is not None and swa.count else ""))
         if on_epoch_end is not None:
             on_epoch_end(epoch, model, row)
         if state["stopped"]:
@@ -400,11 +416,13 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
 
 
 def check_runs(runs: list[Settings], data: CompetitionData) -> None:
-    """Checks made before any training starts: every model name, the data folder."""
-    from kit.train.models import check_model_name
+    """Checks made before any training starts: every model name (and its support of drop_path / drop_rate),
+    the data folder."""
+    from kit.train.models import check_model_name, check_regularisers
 
     for settings in runs:
         check_model_name(settings.model)
+        check_regularisers(settings.model, settings.drop_path, settings.drop_rate)
     data.check_root()
 
 
