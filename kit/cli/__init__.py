@@ -6,6 +6,7 @@ from kit.cli import (  # noqa: F401
     cache,
     download,
     folds,
+    lr_find,
     predict,
     report,
     run,
