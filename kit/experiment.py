@@ -25,11 +25,12 @@ from pathlib import Path
 from kit.config import Config, load_config
 from kit.data.reading import CompetitionData
 from kit.errors import KitError
+from kit.layout import SUBMISSIONS_DIR, FoldRun, model_dir, submission_log
 
 SECTIONS = ("competition", "data", "external", "folds", "train", "blend", "submit")
 FOLDS_DEFAULTS = {"k": 5, "seed": 42, "groups": None}
 BLEND_DEFAULTS = {"name": "blend", "method": "mean", "thresholds": "per-class", "min_positives": 5, "no_empty": True,
-                  "allow_partial": False, "out": "submissions"}
+                  "allow_partial": False, "out": str(SUBMISSIONS_DIR)}
 SUBMIT_DEFAULTS = {"enabled": False, "dry_run": True, "message": None, "competition": None, "wait": False}
 SHIPPED = Path(__file__).parent / "experiments"
 # Settings that may differ between a finished run and the experiment without making the run stale.
@@ -143,7 +144,7 @@ def load_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None 
             check_model_name(settings.model)
         except KitError as err:
             raise KitError(f"{path}: train.models: {err}") from None
-    names = [str(Path(s.runs) / s.run_name) for s in runs]
+    names = [str(model_dir(s.runs, s.run_name)) for s in runs]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise KitError(f"{path}: train.models: two entries would write {repeated[0]}; give one a different name:")
@@ -153,18 +154,13 @@ def load_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None 
     return Plan(path, config, config.competition_data(data_dir), runs, folds_path, folds, blend, submit)
 
 
-def run_is_complete(out_dir: Path) -> bool:
-    """A fold run is done when its predictions exist (they are written last, atomically)."""
-    return (out_dir / "oof.csv").is_file() and (out_dir / "test.csv").is_file()
-
-
 def changed_settings(out_dir: Path, settings) -> list[str]:
     """Settings of the finished run in `out_dir` (its config.yaml) that differ from `settings`."""
     from kit.config import read_yaml
     from kit.settings import normalise
 
     try:
-        saved = normalise(read_yaml(out_dir / "config.yaml").get("train") or {}, check=False)
+        saved = normalise(read_yaml(FoldRun(out_dir).config).get("train") or {}, check=False)
     except KitError:
         return []  # no readable config.yaml: nothing to compare against (the run itself is complete)
     return sorted(k for k, v in settings.values.items() if k not in NOT_COMPARED and saved.get(k) != v)
@@ -180,7 +176,7 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
     """
     from kit.blend.blending import blend_runs
     from kit.data.folds import make_folds, read_folds
-    from kit.train.loop import run_dir, train_fold
+    from kit.train.loop import train_fold
 
     plan = load_experiment(path, data_dir)
     spec, data = plan.config.spec, plan.data
@@ -206,20 +202,21 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
     for settings in plan.runs:
         for fold in fold_numbers:
             fold_settings = settings.replace(fold=fold)
-            out_dir = run_dir(fold_settings)
+            run = fold_settings.fold_run
+            out_dir = run.dir
             step = f"[{len(result.trained) + len(result.resumed) + len(result.skipped) + 1}/{total}] {out_dir}"
-            if run_is_complete(out_dir):
+            if run.is_complete():
                 changed = changed_settings(out_dir, fold_settings)
                 note = f" (its settings differ: {', '.join(changed)}; delete it to train again)" if changed else ""
                 log(f"{step}: complete, skipped{note}")
                 result.skipped.append(out_dir)
                 continue
-            resume = (out_dir / "last.pt").is_file()
+            resume = run.last.is_file()
             log(f"{step}: {'resuming from last.pt' if resume else 'training'}")
             train_fold(fold_settings, data, out_dir, resume=resume, log=log)
             (result.resumed if resume else result.trained).append(out_dir)
 
-    run_roots = list(dict.fromkeys(Path(s.runs) / s.run_name for s in plan.runs))
+    run_roots = list(dict.fromkeys(model_dir(s.runs, s.run_name) for s in plan.runs))
     blend = plan.blend
     result.blend = blend_runs(
         run_roots, spec, plan.folds_path, data.root / spec.sample_submission, labels, blend["out"], blend["name"],
@@ -236,7 +233,7 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
         from kit.kaggle.log import previous_submission, sha256_of
         from kit.kaggle.submit import submit as kaggle_submit
 
-        log_path = Path(blend["out"]) / "log.csv"
+        log_path = submission_log(blend["out"])
         competition = plan.submit["competition"] or spec.slug
         previous = previous_submission(log_path, sha256_of(files["csv"]), competition)
         if previous is not None:  # a rerun that changed nothing: done, not an error

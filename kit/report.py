@@ -11,6 +11,7 @@ import pandas as pd
 
 from kit import io
 from kit.errors import KitError
+from kit.layout import FoldRun, fold_dir_name, fold_dirs
 
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_f1", "val_f1_tuned", "seconds")
 BLEND_KEYS = ("name", "method", "threshold_mode", "classes", "members", "blend")
@@ -60,8 +61,8 @@ def plot_learning_curves(run_dir: str | os.PathLike, out: str | os.PathLike | No
     """Loss, validation macro F1 and learning rate per epoch of one run folder -> `<run_dir>/curves.png`."""
     plt = _pyplot()
     run_dir = Path(run_dir)
-    history = read_history(run_dir / "history.csv")
-    out = Path(out) if out else run_dir / "curves.png"
+    history = read_history(FoldRun(run_dir).history)
+    out = Path(out) if out else FoldRun(run_dir).curves
     title = " / ".join(run_dir.resolve().parts[-2:])
     figure, (loss_ax, f1_ax, lr_ax) = plt.subplots(1, 3, figsize=(15, 4.2))
     epochs = history["epoch"]
@@ -90,8 +91,7 @@ def plot_learning_curves(run_dir: str | os.PathLike, out: str | os.PathLike | No
 
 def fold_runs(model_dir: str | os.PathLike) -> dict[str, Path]:
     """The fold run folders (with a history.csv) of a runs/<model> folder, by name (fold0, fold1, ...)."""
-    found = [p.parent for p in Path(model_dir).glob("*/history.csv")]
-    return {p.name: p for p in sorted(found, key=lambda p: (len(p.name), p.name))}
+    return {fold_dir_name(k): p for k, p in fold_dirs(model_dir).items() if FoldRun(p).history.is_file()}
 
 
 def plot_folds(model_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
@@ -105,7 +105,7 @@ def plot_folds(model_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     figure, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(12, 4.2))
     best, epochs = [], []
     for name, run in runs.items():
-        history = read_history(run / "history.csv")
+        history = read_history(FoldRun(run).history)
         line, = loss_ax.plot(history["epoch"], history["val_loss"], "o-", markersize=3, label=name)
         f1_ax.plot(history["epoch"], history["val_f1_tuned"], "o-", markersize=3, color=line.get_color(),
                    label=f"{name} (best {history['val_f1_tuned'].max():.3f})")
@@ -194,7 +194,7 @@ def report(paths, log: Callable[[str], None] = print) -> list[Path]:
                 raise KitError(f"{path}: expected a run folder or a `kit blend` JSON report")
             wrote(plot_blend(path))
             log(f"{path}: OOF macro F1\n{blend_summary(read_blend_report(path))}")
-        elif (path / "history.csv").is_file():
+        elif FoldRun(path).history.is_file():
             wrote(plot_learning_curves(path))
         else:
             models = [path] if fold_runs(path) else [p for p in sorted(path.iterdir()) if p.is_dir() and fold_runs(p)]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kit.errors import KitError
+from kit.layout import FOLDS_FILE, RUNS_ROOT, FoldRun, fold_run
 
 DEFAULT_AUGMENT = [
     {"name": "HorizontalFlip", "p": 0.5},
@@ -36,8 +37,8 @@ FIELDS = (
     Field("model", "resnet34", str, "timm model name, or smp:<encoder> for a segmentation-models-pytorch encoder."),
     Field("fold", 0, int, "Fold of folds.csv to validate on."),
     Field("name", None, str, "Run folder name under --runs (default: the model name).", nullable=True),
-    Field("runs", "runs", str, "Folder that holds the runs: <runs>/<name>/fold<k>/."),
-    Field("folds", "folds/folds.csv", str, "The folds file written by `kit folds`."),
+    Field("runs", str(RUNS_ROOT), str, "Folder that holds the runs: <runs>/<name>/fold<k>/."),
+    Field("folds", FOLDS_FILE.as_posix(), str, "The folds file written by `kit folds`."),
     Field("seed", 42, int, "Random seed; the same seed gives the same run on CPU."),
     Field("size", 512, int, "Image side (px) that images are resized to for training and prediction."),
     Field("crop", None, int, "Train on random crops of this side from the --size image (prediction sees the whole "
@@ -126,6 +127,11 @@ class Settings:
     @property
     def run_name(self) -> str:
         return self.name or re.sub(r"[^A-Za-z0-9._-]+", "-", self.model)
+
+    @property
+    def fold_run(self) -> FoldRun:
+        """This run's folder and files: <runs>/<name>/fold<k>/ (see kit.layout)."""
+        return fold_run(self.runs, self.run_name, self.fold)
 
     @property
     def head_lr(self) -> float:

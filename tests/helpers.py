@@ -9,3 +9,28 @@ def error_line(result) -> str:
     lines = [line for line in result.output.splitlines() if line.startswith("Error: ")]
     assert len(lines) == 1, result.output
     return lines[0]
+
+
+def saved_figures(monkeypatch) -> list:
+    """Record every matplotlib Figure as it is saved, so a test can check what is drawn (axes, series, labels)
+    rather than only that a PNG exists."""
+    from matplotlib.figure import Figure
+
+    figures = []
+    real = Figure.savefig
+
+    def record(self, *args, **kwargs):
+        figures.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return figures
+
+
+def png_size(path) -> tuple[int, int]:
+    """(width, height) of a PNG, read with OpenCV: the file is a real, decodable image."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert image is not None, f"{path} is not a decodable image"
+    return image.shape[1], image.shape[0]

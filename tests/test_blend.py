@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from helpers import png_size, saved_figures
 from sklearn.metrics import f1_score
 
 from kit.blend.blending import blend_runs
@@ -196,10 +197,19 @@ def test_a_perfect_model_scores_one_everywhere(tmp_path):
     assert result.scores.macro() == {"at_0.5": 1.0, "tuned": 1.0, "cv": 1.0}
 
 
+def sklearn_global_threshold(truth: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """The grid point (0.01, 0.02, ..., 0.99) with the best macro F1 by scikit-learn; the lowest of ties."""
+    grid = np.round(np.linspace(0.01, 0.99, 99), 10)
+    macro = [f1_score(truth, scores >= t, average="macro", zero_division=0) for t in grid]
+    return float(grid[int(np.argmax(macro))]), max(macro)
+
+
 def test_global_mode_uses_one_threshold(project):
     result = blend_runs([project.runs], name="g", thresholds="global", **project.kwargs())
-    expected, _ = best_global_threshold(project.truth, result.oof)
-    assert np.all(result.thresholds == expected)
+    expected, best = sklearn_global_threshold(project.truth, (project.oof["a"] + project.oof["b"]) / 2)
+    assert len(set(result.thresholds)) == 1 and result.thresholds[0] == pytest.approx(expected, abs=1e-9)
+    assert f1_score(project.truth, result.oof >= result.thresholds, average="macro", zero_division=0) == \
+        pytest.approx(best)
 
 
 def test_ratio_mode_matches_train_rates_on_test(project):
@@ -217,7 +227,8 @@ def test_classes_with_few_positives_fall_back_to_the_global_threshold(tmp_path):
     result = blend_runs([project.runs], name="few", min_positives=5, **project.kwargs())
     fit = result.scores.fit
     assert fit.fallback == [4]
-    assert fit.thresholds[4] == fit.global_threshold == best_global_threshold(project.truth, result.oof)[0]
+    expected, _ = sklearn_global_threshold(project.truth, project.oof["a"])
+    assert fit.thresholds[4] == fit.global_threshold == pytest.approx(expected, abs=1e-9)
     assert fit.thresholds[0] != fit.global_threshold
 
 
@@ -268,25 +279,49 @@ def test_rank_blend_averages_ranks(project):
 # ---------------------------------------------------------------- outputs
 
 
-def test_outputs_round_trip_through_the_validator(project):
-    result = blend_runs([project.runs], name="out", method="hill", plot=True,
-                        **{k: v for k, v in project.kwargs().items() if k != "plot"})
+def test_outputs_round_trip_through_the_validator(project, monkeypatch):
+    figures = saved_figures(monkeypatch)
+    blend_runs([project.runs], name="out", plot=True, min_positives=0,
+           **{k: v for k, v in project.kwargs().items() if k != "plot"})
     out = project.root / "submissions"
     assert sorted(p.name for p in out.iterdir()) == ["out.csv", "out.json", "out.png"]
     rows = validate_submission(out / "out.csv", project.root / "data" / "sample_submission.csv", project.spec)
     assert rows == len(project.test_ids)
     submission = pd.read_csv(out / "out.csv", dtype=str, keep_default_na=False)
     assert submission["Id"].tolist() == project.test_ids
-    expected = apply_thresholds(result.test, result.thresholds, no_empty=True)
+    # The expected labels from the inputs alone: the mean of every member's fold-averaged test predictions,
+    # cut at thresholds found by brute force on the mean OOF predictions, each empty row given its best class.
+    test = (np.mean(project.test["a"], axis=0) + np.mean(project.test["b"], axis=0)) / 2
+    oof = (project.oof["a"] + project.oof["b"]) / 2
+    thresholds = [brute_force_threshold(project.truth[:, c], oof[:, c])[0] for c in range(5)]
+    expected = no_empty_rule(test, test >= thresholds)
     assert submission["Predicted"].tolist() == [" ".join(map(str, np.flatnonzero(r))) for r in expected]
     report = json.loads((out / "out.json").read_text())
     assert [m["name"] for m in report["members"]] == ["a", "b"]
-    assert report["method"] == "hill" and set(report["weights"]) == {"a", "b"}
+    assert report["method"] == "mean" and report["weights"] == {"a": 0.5, "b": 0.5}
     assert list(report["thresholds"]) == list(project.spec.classes)
-    assert report["blend"]["f1"]["tuned"] == pytest.approx(result.scores.macro()["tuned"], abs=1e-6)
+    assert list(report["thresholds"].values()) == pytest.approx(thresholds, abs=1e-6)
+    tuned = no_empty_rule(oof, oof >= thresholds)
+    assert report["blend"]["f1"]["tuned"] == pytest.approx(
+        f1_score(project.truth, tuned, average="macro", zero_division=0), abs=1e-6)
     assert len(report["members"][0]["per_class"]["cv"]) == project.spec.num_classes
     assert report["command"]
-    assert (out / "out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # The PNG is a real image, and its figure draws the per-class F1 of the blend and of each member
+    assert png_size(out / "out.png")[0] >= 600
+    figure, = figures
+    top, bottom = figure.axes[:2]
+    bars = [patch.get_height() for patch in top.patches]
+    assert bars == pytest.approx(list(f1_score(project.truth, tuned, average=None, zero_division=0)))
+    labels = [t.get_text() for t in top.get_xticklabels()]
+    assert [label.split(" (n=")[0] for label in labels] == [f"{c} {n}" for c, n in enumerate(project.spec.classes)]
+    legend = [t.get_text() for t in top.get_legend().get_texts()]
+    assert "a" in legend and "b" in legend and any(text.startswith("blend (mean)") for text in legend)
+    member_dots = {line.get_label(): line.get_ydata() for line in top.get_lines() if line.get_label() in ("a", "b")}
+    own = no_empty_rule(project.oof["a"], project.oof["a"] >= [brute_force_threshold(
+        project.truth[:, c], project.oof["a"][:, c])[0] for c in range(5)])
+    assert list(member_dots["a"]) == pytest.approx(list(f1_score(project.truth, own, average=None, zero_division=0)))
+    assert bottom.get_lines() and "threshold" in bottom.get_xlabel()
 
 
 def test_a_failure_while_writing_leaves_nothing_behind(project, monkeypatch):

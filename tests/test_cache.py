@@ -24,9 +24,20 @@ from kit.errors import KitError
 SIZE = 20  # the fixture's images are 32 px: a non-integer shrink, where area interpolation differs from others
 
 
+class PlainCv2:
+    """The reference pixels, by plain OpenCV: each channel PNG read as it is and shrunk with INTER_AREA."""
+
+    def __init__(self, folder, ids, size):
+        self.folder, self.ids, self.size = folder, list(ids), size
+
+    def read(self, index):
+        planes = [cv2.imread(str(self.folder / f"{self.ids[index]}_{channel}.png"), cv2.IMREAD_UNCHANGED)
+                  for channel in HPA.channels]
+        return np.dstack([cv2.resize(p, (self.size, self.size), interpolation=cv2.INTER_AREA) for p in planes])
+
+
 def direct(data, split, ids, size=SIZE):
-    sources = data.train_sources() if split == "train" else [data.test_source]
-    return DecodingStore(ids, sources, data.spec, size)
+    return PlainCv2(data.root / split, ids, size)
 
 
 def assert_same_pixels(store, reference):
@@ -268,3 +279,55 @@ def test_two_builds_of_one_cache_do_not_run_at_once(data_copy):
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(KitError, match="another `kit cache` is building it"):
             build_cache(data, SIZE, workers=1)
+
+
+def test_a_truncated_pixel_file_is_never_used_and_is_rebuilt(data_copy):
+    data = CompetitionData(data_copy, HPA)
+    build_cache(data, SIZE, workers=1)
+    pixels = data_copy / "cache" / f"{SIZE}px" / "train.npy"
+    with open(pixels, "r+b") as handle:  # as a full disk or an interrupted copy leaves it
+        handle.truncate(pixels.stat().st_size - 100)
+    ids = data.train_labels()["Id"].tolist()
+    store, message = lookup_cache(data, "train", SIZE, ids)
+    assert store is None and "truncated" in message
+    assert isinstance(open_store(data, "train", SIZE), DecodingStore)
+    report = build_cache(data, SIZE, workers=1, splits=["train"])[0]
+    assert report.decoded == 60 and "damaged" in report.rebuilt_because
+    assert_same_pixels(open_store(data, "train", SIZE), direct(data, "train", ids))
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda m: {**m, "ids": [m["ids"][1], m["ids"][0], *m["ids"][2:]]}, "stale: files of Id"),  # rows swapped
+    (lambda m: {**m, "ids": m["ids"][:-1]}, "lacks 1 Id(s)"),
+    (lambda m: {**m, "signature_sha256": "0" * 64}, "inconsistent (signature file changed)"),
+    (lambda m: {**m, "channels": ["red", "green", "blue"]}, "channels changed"),
+    (lambda m: "{not json", "no cache for"),
+])
+def test_a_tampered_manifest_is_never_trusted(data_copy, tamper, message):
+    data = CompetitionData(data_copy, HPA)
+    build_cache(data, SIZE, workers=1)
+    path = data_copy / "cache" / f"{SIZE}px" / "train.json"
+    changed = tamper(json.loads(path.read_text()))
+    path.write_text(changed if isinstance(changed, str) else json.dumps(changed))
+    store, text = lookup_cache(data, "train", SIZE, data.train_labels()["Id"].tolist())
+    assert store is None and message in text
+    build_cache(data, SIZE, workers=1, splits=["train"])  # and `kit cache` repairs it
+    store = open_store(data, "train", SIZE)
+    assert isinstance(store, CacheStore)
+    assert_same_pixels(store, direct(data, "train", store.ids))
+
+
+def test_a_moved_data_folder_or_another_extension_makes_the_cache_stale(data_copy, tmp_path):
+    build_cache(CompetitionData(data_copy, HPA), SIZE, workers=1)
+    moved = tmp_path / "moved"
+    os.rename(data_copy, moved)
+    data = CompetitionData(moved, HPA)
+    store, message = lookup_cache(data, "test", SIZE, data.test_ids())
+    assert store is None and "sources changed" in message and str(data_copy / "test") in message
+    report = build_cache(data, SIZE, workers=1, splits=["test"])[0]
+    assert report.decoded == 12 and "sources changed" in report.rebuilt_because
+    assert isinstance(open_store(data, "test", SIZE), CacheStore)
+
+    jpg = CompetitionData(moved, dataclasses.replace(HPA, image_ext="jpg"))
+    store, message = lookup_cache(jpg, "test", SIZE, data.test_ids())
+    assert store is None and "image_ext changed ('png' in the cache, 'jpg' now)" in message

@@ -19,10 +19,12 @@ from kit.blend.gather import Member, gather
 from kit.blend.methods import METHODS, Blender
 from kit.blend.report import write_outputs
 from kit.blend.result import BlendResult, Scores
+from kit.blend.state import FittedBlend
 from kit.data.folds import read_folds
 from kit.data.reading import labels_to_matrix, read_labels, read_sample_ids
 from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
+from kit.layout import SUBMISSIONS_DIR
 from kit.score.metrics import f1_per_class
 from kit.score.thresholds import MODES, apply_thresholds, fit_thresholds
 
@@ -36,12 +38,14 @@ class Evaluation:
     oof: np.ndarray
     test: np.ndarray
     fold_weights: dict[int, np.ndarray] = field(default_factory=dict)
+    state: FittedBlend | None = None
 
 
 def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode: str = "per-class",
              min_positives: int = 5, no_empty: bool = True) -> Evaluation:
     """Fit weights and thresholds on all OOF rows, and again on each k-1 folds to score the held-out fold."""
     weights = blender.fit(truth)
+    state = blender.state(weights)  # before the per-fold refits below
     oof, test = blender.oof(weights), blender.test(weights)
     fit = fit_thresholds(truth, oof, mode, min_positives, target_scores=test)
     at_05 = f1_per_class(truth, apply_thresholds(oof, 0.5, no_empty))
@@ -61,7 +65,7 @@ def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode:
         fold_fit = fit_thresholds(truth[train], train_scores, mode, min_positives, target_scores=held_scores)
         cv_predicted[held] = apply_thresholds(held_scores, fold_fit.thresholds, no_empty)
     cv = f1_per_class(truth, cv_predicted)
-    return Evaluation(Scores(at_05, tuned, cv, fit), weights, oof, test, fold_weights)
+    return Evaluation(Scores(at_05, tuned, cv, fit), weights, oof, test, fold_weights, state)
 
 
 def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.ndarray, spec: CompetitionSpec,
@@ -89,7 +93,7 @@ def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.
         weights=blended.weights, member_scores=member_scores, scores=blended.scores, truth=truth,
         oof=blended.oof, test=blended.test, predicted=apply_thresholds(blended.test, blended.scores.fit.thresholds,
                                                                       no_empty),
-        fold_weights=blended.fold_weights,
+        fold_weights=blended.fold_weights, state=blended.state, folds=[int(f) for f in np.unique(fold_of_row)],
     )
 
 
@@ -104,7 +108,7 @@ def truth_matrix(folds: pd.DataFrame, labels: pd.DataFrame, spec: CompetitionSpe
 
 def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, folds_path: str | os.PathLike,
                sample_submission_path: str | os.PathLike, labels: str | os.PathLike | pd.DataFrame,
-               out_dir: str | os.PathLike = "submissions", name: str = "blend", *, method: str = "mean",
+               out_dir: str | os.PathLike = SUBMISSIONS_DIR, name: str = "blend", *, method: str = "mean",
                thresholds: str = "per-class", min_positives: int = 5, no_empty: bool = True,
                allow_partial: bool = False, command: str | None = None, plot: bool = True) -> BlendResult:
     """Gather the runs, blend, tune thresholds and write `<out_dir>/<name>.csv`, `.json` and `.png`.

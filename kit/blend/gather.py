@@ -7,7 +7,6 @@ Id of sample_submission.csv once per fold, and are averaged over folds.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,8 @@ import pandas as pd
 from kit import io
 from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
-
-FOLD_DIR = re.compile(r"fold(\d+)")
+from kit.layout import FoldRun, fold_dir_name, fold_dirs
+from kit.layout import model_dirs as models_under
 
 
 @dataclass
@@ -32,15 +31,6 @@ class Member:
     test: np.ndarray
 
 
-def fold_dirs(model_dir: Path) -> dict[int, Path]:
-    found = {}
-    for child in model_dir.iterdir():
-        match = FOLD_DIR.fullmatch(child.name)
-        if match and child.is_dir():
-            found[int(match.group(1))] = child
-    return found
-
-
 def model_dirs(run_dirs: Sequence[str | os.PathLike]) -> list[Path]:
     """Each argument is a model folder (holding fold<k>/) or a runs root (holding model folders)."""
     found: list[Path] = []
@@ -51,7 +41,7 @@ def model_dirs(run_dirs: Sequence[str | os.PathLike]) -> list[Path]:
         if fold_dirs(run_dir):
             found.append(run_dir)
             continue
-        children = sorted(child for child in run_dir.iterdir() if child.is_dir() and fold_dirs(child))
+        children = models_under(run_dir)
         if not children:
             raise KitError(f"{run_dir}: no runs found (expected {run_dir}/<model>/fold<k>/oof.csv)")
         found.extend(children)
@@ -123,9 +113,9 @@ def gather_member(model_dir: Path, name: str, spec: CompetitionSpec, folds: pd.D
     oof = np.zeros((len(train_index), spec.num_classes))
     test = np.zeros((len(test_index), spec.num_classes))
     for fold in expected:
-        fold_dir = model_dir / f"fold{fold}"
+        run = FoldRun(model_dir / fold_dir_name(fold))
         where = f"model {name}, fold {fold}"
-        path = fold_dir / "oof.csv"
+        path = run.oof
         ids, values = read_predictions(path, spec, where)
         rows = train_index.get_indexer(ids)
         misplaced = (rows < 0) | (fold_of_row[rows] != fold)
@@ -143,7 +133,7 @@ def gather_member(model_dir: Path, name: str, spec: CompetitionSpec, folds: pd.D
                            f"has no prediction ({len(missing)} missing)")
         oof[rows] = values
 
-        path = fold_dir / "test.csv"
+        path = run.test
         ids, values = read_predictions(path, spec, where)
         rows = test_index.get_indexer(ids)
         if (rows < 0).any():

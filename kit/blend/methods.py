@@ -3,11 +3,19 @@
 `mean`; `rank` (average of per-class ranks, mapped back onto the probability scale); `weighted`
 (non-negative weights summing to 1 that minimise the OOF binary cross-entropy); `hill` (greedy forward
 selection with replacement on tuned macro F1, Caruana et al. 2004).
+
+Re-applying a fit to new test predictions (`kit infer`): `Blender.state(weights)` exports the fit as a
+`kit.blend.state.FittedBlend` (JSON + numeric arrays), and `apply(state, member_test)` combines new
+members x rows x classes probabilities exactly as `Blender.test` did. A new method adds its name to METHODS,
+its fit to `Blender`, its export to `Blender.state` and its `apply` function to APPLY.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from kit.blend.state import FittedBlend, pack_ragged, unpack_ragged
 from kit.errors import KitError
 from kit.score.metrics import best_thresholds
 
@@ -37,19 +45,34 @@ def rank_knots(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ordered[starts], positions, ranks
 
 
+Knots = list[tuple[np.ndarray, np.ndarray]]  # per class: (distinct scores, their mid-rank positions)
+
+
 def to_ranks(oof: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each member's scores -> their mid-rank among that member's OOF scores of the class, in (0, 1).
 
     Test scores are placed among the OOF ones (interpolating between neighbours), so both share one scale."""
-    oof_ranks, test_ranks = np.empty_like(oof), np.empty_like(test)
+    oof_ranks = np.empty_like(oof)
+    member_knots = []
     for m in range(oof.shape[0]):
+        knots = []
         for c in range(oof.shape[2]):
             values, positions, oof_ranks[m, :, c] = rank_knots(oof[m, :, c])
-            test_ranks[m, :, c] = interpolate(test[m, :, c], values, positions)
-    return oof_ranks, test_ranks
+            knots.append((values, positions))
+        member_knots.append(knots)
+    return oof_ranks, test_ranks(test, member_knots)
 
 
-def from_ranks(ranks: np.ndarray, knots: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+def test_ranks(test: np.ndarray, member_knots: list[Knots]) -> np.ndarray:
+    """New scores (members x rows x classes) placed among each member's OOF scores: see `to_ranks`."""
+    ranks = np.empty(test.shape, dtype=np.float64)
+    for m, knots in enumerate(member_knots):
+        for c, (values, positions) in enumerate(knots):
+            ranks[m, :, c] = interpolate(test[m, :, c], values, positions)
+    return ranks
+
+
+def from_ranks(ranks: np.ndarray, knots: Knots) -> np.ndarray:
     """Mid-ranks -> the scores at those ranks of a reference (the mean blend's OOF scores), so that a rank
     blend is on the probability scale: 0.5, the global threshold and no-empty keep their meaning, and a rank
     blend of one model gives back that model's scores."""
@@ -118,10 +141,13 @@ class Blender:
         if method not in METHODS:
             raise KitError(f"unknown blend method {method!r}: expected one of {', '.join(METHODS)}")
         self.method = method
-        self.reference = None
+        self.reference: Knots | None = None
+        self.member_knots: list[Knots] = []
         if method == "rank":
             mean = oof.mean(axis=0)
             self.reference = [rank_knots(mean[:, c])[:2] for c in range(mean.shape[1])]
+            self.member_knots = [[rank_knots(oof[m, :, c])[:2] for c in range(oof.shape[2])]
+                                 for m in range(oof.shape[0])]
             oof, test = to_ranks(oof, test)
         self.oof_stack, self.test_stack = oof, test
 
@@ -148,3 +174,51 @@ class Blender:
 
     def test(self, weights: np.ndarray) -> np.ndarray:
         return self.combine(self.test_stack, weights)
+
+    def state(self, weights: np.ndarray) -> FittedBlend:
+        """The fit that gave `weights` (on every OOF row), as data that `apply` takes to new test predictions."""
+        state = FittedBlend(self.method, np.asarray(weights, dtype=np.float64))
+        if self.method == "rank":
+            members = [knot for knots in self.member_knots for knot in knots]  # member-major, then class
+            state.params = {"members": len(self.member_knots), "classes": len(self.reference)}
+            for prefix, knots in (("member", members), ("reference", self.reference)):
+                values, offsets = pack_ragged([v for v, _ in knots])
+                state.arrays[f"{prefix}_values"], state.arrays[f"{prefix}_offsets"] = values, offsets
+                state.arrays[f"{prefix}_positions"] = pack_ragged([p for _, p in knots])[0]
+        return state
+
+
+def _knots(arrays: dict[str, np.ndarray], prefix: str) -> Knots:
+    offsets = arrays[f"{prefix}_offsets"]
+    return list(zip(unpack_ragged(arrays[f"{prefix}_values"], offsets),
+                    unpack_ragged(arrays[f"{prefix}_positions"], offsets)))
+
+
+def apply_weighted(state: FittedBlend, member_test: np.ndarray) -> np.ndarray:
+    return np.tensordot(state.weights, member_test, axes=1)
+
+
+def apply_rank(state: FittedBlend, member_test: np.ndarray) -> np.ndarray:
+    members, classes = int(state.params["members"]), int(state.params["classes"])
+    flat = _knots(state.arrays, "member")
+    member_knots = [flat[m * classes:(m + 1) * classes] for m in range(members)]
+    ranks = test_ranks(member_test, member_knots)
+    return from_ranks(np.tensordot(state.weights, ranks, axes=1), _knots(state.arrays, "reference"))
+
+
+# How each method's fit is applied to new predictions: (state, members x rows x classes) -> rows x classes.
+APPLY: dict[str, Callable[[FittedBlend, np.ndarray], np.ndarray]] = {
+    "mean": apply_weighted, "weighted": apply_weighted, "hill": apply_weighted, "rank": apply_rank,
+}
+
+
+def apply(state: FittedBlend, member_test: np.ndarray) -> np.ndarray:
+    """A saved fit on new member predictions (members x rows x classes, in the fit's member order): the blended
+    rows x classes scores, on the scale the blend's thresholds were fit on."""
+    if state.method not in APPLY:
+        raise KitError(f"blend method {state.method!r} cannot be applied by this kit: expected one of "
+                       f"{', '.join(APPLY)}")
+    member_test = np.asarray(member_test, dtype=np.float64)
+    if member_test.ndim != 3 or len(member_test) != len(state.weights):
+        raise KitError(f"blend of {len(state.weights)} members applied to predictions of shape {member_test.shape}")
+    return APPLY[state.method](state, member_test)

@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from kit.blend.result import BlendResult, Scores
+from kit.blend.state import state_entry, write_arrays
 from kit.data.submission import submission_frame, validate_submission
 from kit.io import atomic_path
+from kit.layout import submission_files
 
 RAREST = 5
 
@@ -94,8 +96,10 @@ def report_dict(result: BlendResult, name: str, files: dict[str, Path]) -> dict:
         "min_positives": result.min_positives,
         "no_empty": result.no_empty,
         "classes": classes,
+        "competition": result.spec.to_dict(),
         "members": [
-            {"name": member, "path": str(path), "weight": float(weight), **_scores_dict(result.member_scores[member])}
+            {"name": member, "path": str(path), "folds": list(result.folds), "weight": float(weight),
+             **_scores_dict(result.member_scores[member])}
             for member, path, weight in zip(result.members, result.member_paths, result.weights)
         ],
         "left_out": [{"name": member, "reason": reason} for member, reason in result.left_out],
@@ -104,6 +108,9 @@ def report_dict(result: BlendResult, name: str, files: dict[str, Path]) -> dict:
                          for fold, weights in result.fold_weights.items()},
         "thresholds": {cls: float(t) for cls, t in zip(classes, result.thresholds)},
         "global_threshold": result.scores.fit.global_threshold,
+        "train_rates": [float(r) for r in result.train_rates],
+        "state": (state_entry(result.state, files["npz"].name if "npz" in files else None)
+                  if result.state is not None else None),
         "fallback_classes": [classes[c] for c in result.scores.fit.fallback],
         "blend": blend,
         "submission": {"file": str(files["csv"]), "rows": int(len(result.predicted)),
@@ -173,17 +180,19 @@ def draw(result: BlendResult, path: str | os.PathLike) -> None:
 
 def write_outputs(result: BlendResult, out_dir: Path, name: str, sample_ids: Sequence[str],
                   sample_submission_path: str | os.PathLike, plot: bool = True) -> dict[str, Path]:
-    """Write `<name>.csv` (validated before it is moved into place), `<name>.png` and `<name>.json`,
-    all or nothing."""
-    files = {"csv": out_dir / f"{name}.csv", "json": out_dir / f"{name}.json"}
-    if plot:
-        files["png"] = out_dir / f"{name}.png"
+    """Write `<name>.csv` (validated before it is moved into place), `<name>.png`, `<name>.json` and, for a
+    method whose fit has arrays (rank knots), `<name>.npz`: all or nothing."""
+    kinds = ["csv", "json"] + (["png"] if plot else []) + (["npz"] if result.state is not None and result.state.arrays
+                                                           else [])
+    files = submission_files(out_dir, name, tuple(kinds))
     with contextlib.ExitStack() as stack:
         temporary = {kind: stack.enter_context(atomic_path(path)) for kind, path in files.items()}
         submission_frame(sample_ids, result.predicted, result.spec).to_csv(temporary["csv"], index=False)
         validate_submission(temporary["csv"], sample_submission_path, result.spec)
         if plot:
             draw(result, temporary["png"])
+        if "npz" in files:
+            write_arrays(result.state, temporary["npz"])
         report = report_dict(result, name, files)
         temporary["json"].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return files

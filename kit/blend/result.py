@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kit.blend.state import FittedBlend
 from kit.data.spec import CompetitionSpec
 from kit.score.thresholds import ThresholdFit
 
@@ -45,10 +46,17 @@ class BlendResult:
     left_out: list[tuple[str, str]] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
     command: str | None = None
+    state: FittedBlend | None = None  # the fit, as `kit infer` applies it to a new test set
+    folds: list[int] = field(default_factory=list)  # every member's folds (each fold's best.pt is a model)
 
     @property
     def support(self) -> np.ndarray:
         return self.truth.sum(axis=0)
+
+    @property
+    def train_rates(self) -> np.ndarray:
+        """Each class's share of positives among the OOF rows (what ratio thresholds match on a test set)."""
+        return self.truth.mean(axis=0)
 
     @property
     def thresholds(self) -> np.ndarray:

@@ -7,6 +7,7 @@ import click
 
 from kit.cli.group import main
 from kit.cli.options import config_option, data_option, resolve
+from kit.layout import FOLDS_FILE, RUNS_ROOT, SUBMISSIONS_DIR
 
 
 def command_line(ctx: click.Context) -> str:
@@ -30,14 +31,14 @@ def command_line(ctx: click.Context) -> str:
 
 @main.command()
 @click.argument("run_dirs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--runs", "runs_root", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+@click.option("--runs", "runs_root", type=click.Path(path_type=Path), default=RUNS_ROOT, show_default=True,
               help="Runs root blended when no RUN_DIR is given (every runs/<model>/).")
 @click.option("--folds", "folds_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("folds/folds.csv"), show_default=True, help="The Id,fold file the runs were trained on.")
+              default=FOLDS_FILE, show_default=True, help="The Id,fold file the runs were trained on.")
 @data_option
 @config_option
 @click.option("--name", default="blend", show_default=True, help="Output name: <out>/<name>.csv, .json, .png.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("submissions"),
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=SUBMISSIONS_DIR,
               show_default=True, help="Output folder.")
 @click.option("--method", type=click.Choice(["mean", "rank", "weighted", "hill"]), default="mean", show_default=True,
               help="mean; rank (average of per-class ranks); weighted (weights fit on OOF); "

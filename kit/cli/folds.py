@@ -6,6 +6,7 @@ import click
 
 from kit.cli.group import main
 from kit.cli.options import config_option, data_option, resolve
+from kit.layout import FOLDS_FILE
 
 
 @main.command()
@@ -13,7 +14,7 @@ from kit.cli.options import config_option, data_option, resolve
 @config_option
 @click.option("--k", default=5, show_default=True, help="Number of folds.")
 @click.option("--seed", default=42, show_default=True, help="Random seed; the same seed gives the same folds.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("folds/folds.csv"),
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=FOLDS_FILE,
               show_default=True, help="Where to write Id,fold (the per-class summary goes beside it).")
 @click.option("--groups", "groups_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV with Id,group: every group lands in one fold (e.g. duplicates of one image).")

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from kit.cli.group import main
+from kit.layout import BEST_CHECKPOINT
 
 
 @main.command()
@@ -16,7 +17,7 @@ from kit.cli.group import main
               help="Which predictions to redo.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write oof.csv/test.csv here instead of into the run folder (one run only).")
-@click.option("--checkpoint", default="best.pt", show_default=True, help="Checkpoint file in the run folder.")
+@click.option("--checkpoint", default=BEST_CHECKPOINT, show_default=True, help="Checkpoint file in the run folder.")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda, mps, cpu) or a torch device.")
 @click.option("--batch-size", type=int, default=None, help="Images per batch. [default: the run's]")
 @click.option("--workers", type=int, default=None, help="DataLoader workers. [default: the run's]")

@@ -7,6 +7,7 @@ import click
 
 from kit.cli.group import main
 from kit.cli.options import competition_option, config_option, data_option, resolve, warn
+from kit.layout import SUBMISSION_LOG
 
 
 @main.command()
@@ -20,7 +21,7 @@ from kit.cli.options import competition_option, config_option, data_option, reso
 @click.option("--dry-run", is_flag=True, help="Check everything and say what would be sent; upload nothing.")
 @click.option("--force", is_flag=True, help="Submit even if these exact bytes were already submitted.")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("submissions/log.csv"), show_default=True, help="Append-only log of every attempt.")
+              default=SUBMISSION_LOG, show_default=True, help="Append-only log of every attempt.")
 @data_option
 @config_option
 def submit(file, message, competition, wait, timeout, dry_run, force, log_path, data_dir, config_path):

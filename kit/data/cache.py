@@ -153,7 +153,7 @@ def read_manifest(path: Path) -> dict | None:
 
 
 def npy_layout(path: Path) -> tuple[tuple[int, ...], int]:
-    """(shape, byte offset of the data) of a uint8 .npy file."""
+    """(shape, byte offset of the data) of a uint8 .npy file; ValueError if it is not one, or is truncated."""
     fmt = np.lib.format
     with open(path, "rb") as handle:
         version = fmt.read_magic(handle)
@@ -161,7 +161,10 @@ def npy_layout(path: Path) -> tuple[tuple[int, ...], int]:
         shape, fortran, dtype = header(handle)
         if dtype != np.uint8 or fortran:
             raise ValueError(f"{path}: not a C-ordered uint8 array")
-        return tuple(shape), handle.tell()
+        offset = handle.tell()
+        if os.fstat(handle.fileno()).st_size < offset + int(np.prod(shape)):  # cut short (a full disk, a copy)
+            raise ValueError(f"{path}: truncated, shorter than its {tuple(shape)} header says")
+        return tuple(shape), offset
 
 
 def meta_mismatch(manifest: dict, split: str, size: int, spec: CompetitionSpec, sources: Sequence[Source]) -> str | None:
@@ -404,7 +407,7 @@ def _plan(files: SplitFiles, split, size, spec, sources, ids, current: np.ndarra
             except (OSError, ValueError):
                 ok = False
             if not ok:
-                reason = "its files are inconsistent (an interrupted start)"
+                reason = "its files are inconsistent (an interrupted start or a damaged file)"
     if reason is None:
         stored = np.load(files.signature)
         done = np.memmap(files.done, dtype=np.uint8, mode="r+", shape=(n,))

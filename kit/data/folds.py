@@ -11,36 +11,68 @@ from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 from kit import io
 from kit.data.reading import labels_to_matrix
 from kit.errors import KitError
+from kit.layout import FOLDS_FILE, folds_summary
 from kit.data.spec import CompetitionSpec
 
-DEFAULT_FOLDS_PATH = Path("folds/folds.csv")
+DEFAULT_FOLDS_PATH = FOLDS_FILE
 
 
 def assign_folds(labels: pd.DataFrame, num_classes: int, k: int = 5, seed: int = 42,
                  groups: pd.Series | None = None) -> np.ndarray:
     """Fold index (0..k-1) of each row of `labels` (columns Id, labels), stratified over all classes at once.
 
-    With `groups` (a group name per row), whole groups are stratified by the union of their members' labels
-    and every member gets its group's fold, so duplicates of one image never straddle train and validation.
+    With `groups` (a group name per row), whole groups are assigned, stratified by their members' label counts
+    and sizes, and every member gets its group's fold, so duplicates of one image never straddle train and
+    validation while folds keep about equal sizes and class counts.
     """
     if k < 2:
         raise KitError(f"--k must be at least 2, got {k}")
     matrix = labels_to_matrix(labels["labels"].tolist(), num_classes)
-    if groups is None:
-        units, unit_of_row = matrix, np.arange(len(matrix))
-    else:
+    if groups is not None:
         codes, unique_groups = pd.factorize(groups.to_numpy())
-        units = np.zeros((len(unique_groups), num_classes), dtype=np.uint8)
-        np.maximum.at(units, codes, matrix)
-        unit_of_row = codes
-    if len(units) < k:
-        what = "groups" if groups is not None else "samples"
-        raise KitError(f"cannot make {k} folds from {len(units)} {what}")
+        if len(unique_groups) < k:
+            raise KitError(f"cannot make {k} folds from {len(unique_groups)} groups")
+        counts = np.zeros((len(unique_groups), num_classes), dtype=np.int64)
+        np.add.at(counts, codes, matrix.astype(np.int64))
+        return stratify_groups(counts, np.bincount(codes), k, seed)[codes]
+    if len(matrix) < k:
+        raise KitError(f"cannot make {k} folds from {len(matrix)} samples")
     splitter = MultilabelStratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    unit_fold = np.empty(len(units), dtype=np.int64)
-    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(units)), units)):
-        unit_fold[held_out] = fold
-    return unit_fold[unit_of_row]
+    folds = np.empty(len(matrix), dtype=np.int64)
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(matrix)), matrix)):
+        folds[held_out] = fold
+    return folds
+
+
+def stratify_groups(counts: np.ndarray, sizes: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold of each group: iterative stratification (Sechidis et al. 2011, as iterstrat does for samples) with
+    each group weighted by its members' label counts and its size. Hand-written because iterstrat counts a
+    group as one sample, so folds of large groups came out unequal in both size and class counts."""
+    rng = np.random.default_rng(seed)
+    want = np.tile(counts.sum(axis=0) / k, (k, 1)).astype(np.float64)  # label counts each fold still needs
+    want_size = np.full(k, sizes.sum() / k)
+    fold_of = np.full(len(counts), -1, dtype=np.int64)
+    left = counts.copy()
+
+    def place(unit: int, label: int | None) -> None:
+        need = want_size if label is None else want[:, label]
+        best = np.flatnonzero(np.isclose(need, need.max()))
+        if len(best) > 1:  # ties: the fold that needs the most samples, then chance
+            best = best[np.isclose(want_size[best], want_size[best].max())]
+        fold = int(rng.choice(best))
+        fold_of[unit] = fold
+        want[fold] -= counts[unit]
+        want_size[fold] -= sizes[unit]
+        left[unit] = 0
+
+    while (left.sum(axis=0) > 0).any():
+        remaining = left.sum(axis=0)
+        label = int(np.argmin(np.where(remaining > 0, remaining, np.iinfo(np.int64).max)))  # rarest label first
+        for unit in rng.permutation(np.flatnonzero(left[:, label] > 0)):
+            place(int(unit), label)
+    for unit in rng.permutation(np.flatnonzero(fold_of < 0)):  # groups without labels: by size only
+        place(int(unit), None)
+    return fold_of
 
 
 def read_groups(path: str | os.PathLike, ids: pd.Series) -> pd.Series:
@@ -75,8 +107,8 @@ def fold_summary(labels: pd.DataFrame, folds: np.ndarray, spec: CompetitionSpec,
 
 
 def summary_path(out: str | os.PathLike) -> Path:
-    out = Path(out)
-    return out.with_name(out.stem + "_summary.csv")
+    """The per-class summary written beside a folds file (kit.layout.folds_summary)."""
+    return folds_summary(out)
 
 
 def make_folds(labels: pd.DataFrame, spec: CompetitionSpec, out: str | os.PathLike = DEFAULT_FOLDS_PATH,

@@ -25,11 +25,15 @@ def validate_submission(path: str | os.PathLike, sample_submission: str | os.Pat
     """Check a submission file against `sample_submission.csv` and the spec; return its row count.
 
     Checks the columns, that every sample Id appears exactly once (and no other Id), and that every label
-    is an integer class index in range, written once. Raises KitError naming the file, line and Id.
+    is an integer class index in range, written once; a byte-order mark is refused. Raises KitError naming the file, line and Id.
     """
     path = Path(path)
     if not path.is_file():
         raise KitError(f"{path}: file not found")
+    with open(path, "rb") as handle:
+        if handle.read(3) == b"\xef\xbb\xbf":
+            # The file is uploaded byte for byte, and not every scorer strips the mark from the first header.
+            raise KitError(f"{path}: starts with a byte-order mark (as Excel writes); save it as plain UTF-8")
     expected = read_sample_ids(sample_submission, spec)
     frame = io.read_csv(path, dtype=str, keep_default_na=False)
     columns = [spec.id_column, spec.prediction_column]

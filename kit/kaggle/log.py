@@ -12,8 +12,10 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from kit.layout import SUBMISSION_LOG
+
 COLUMNS = ("time", "file", "sha256", "competition", "message", "outcome", "score")
-DEFAULT_LOG = Path("submissions") / "log.csv"
+DEFAULT_LOG = SUBMISSION_LOG
 # Outcomes that mean Kaggle holds a submission of these bytes (a scoring error still used up a submission).
 SUBMITTED = ("submitted", "scored", "scoring-failed")
 

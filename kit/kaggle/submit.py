@@ -14,6 +14,7 @@ from kit.data.spec import CompetitionSpec
 from kit.data.submission import validate_submission
 from kit.errors import KitError
 from kit.kaggle.log import DEFAULT_LOG, append_row, previous_submission, sha256_of
+from kit.layout import submission_report
 
 MAX_MESSAGE = 250
 F1_FLAVOURS = ("cv", "tuned", "at_0.5")
@@ -68,7 +69,7 @@ def default_message(path: str | os.PathLike) -> str:
     path = Path(path)
     parts = []
     try:
-        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        meta = json.loads(submission_report(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         meta = None
     if isinstance(meta, dict):

@@ -1,20 +1,51 @@
-"""Macro F1 and the exact per-class threshold search (shared by `kit train` and `kit blend`).
+"""The competition's metric (`<average>_f<beta>`) and the threshold searches that maximise it.
+
+`parse_metric("samples_f2")` -> a `Metric` with `score(truth, predicted)`, `per_class(...)`, `at(...)` and the
+threshold searches; every score the kit reports goes through one. Every value equals scikit-learn's
+`fbeta_score(truth, predicted, beta=beta, average=average, zero_division=0)`.
 
 A sample is predicted positive for class c when its probability is >= thresholds[c].
 """
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import numpy as np
+
+from kit.errors import KitError
+
+AVERAGES = ("macro", "micro", "samples")
+GRAMMAR = ("<average>_f<beta>, average macro, micro or samples and beta a positive number "
+           "(macro_f1, samples_f2, micro_f1, macro_f0.5)")
+DEFAULT_METRIC = "macro_f1"
+GLOBAL_GRID = np.linspace(0.01, 0.99, 99)
+MAX_SWEEPS = 10  # coordinate-ascent passes over the classes; it stops earlier once a pass gains nothing
+_NAME = re.compile(r"(macro|micro|samples)_f([0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+# ---------------------------------------------------------------- counting
+
+
+def fbeta_from_counts(true_positives, positives, predicted, beta: float) -> np.ndarray:
+    """F-beta = (1 + b^2) TP / (b^2 P + K) elementwise; 0 where there is nothing true and nothing predicted
+    (scikit-learn's `zero_division=0`)."""
+    b2 = beta * beta
+    true_positives = np.asarray(true_positives, dtype=np.float64)
+    denominator = b2 * np.asarray(positives, dtype=np.float64) + np.asarray(predicted, dtype=np.float64)
+    return np.divide((1.0 + b2) * true_positives, denominator, out=np.zeros(np.broadcast(true_positives,
+                     denominator).shape), where=denominator > 0)
+
+
+def fbeta_per_class(truth: np.ndarray, predicted: np.ndarray, beta: float = 1.0) -> np.ndarray:
+    """F-beta of each column of two N x C 0/1 matrices (0 for a class with nothing true and nothing predicted)."""
+    truth = np.asarray(truth, dtype=bool)
+    predicted = np.asarray(predicted, dtype=bool)
+    return fbeta_from_counts((truth & predicted).sum(axis=0), truth.sum(axis=0), predicted.sum(axis=0), beta)
 
 
 def f1_per_class(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """F1 of each column of two N x C 0/1 matrices; a class with no true and no predicted positives scores 0
-    (scikit-learn's `zero_division=0`)."""
-    truth = np.asarray(truth, dtype=bool)
-    predicted = np.asarray(predicted, dtype=bool)
-    tp = (truth & predicted).sum(axis=0)
-    denominator = truth.sum(axis=0) + predicted.sum(axis=0)
-    return np.divide(2.0 * tp, denominator, out=np.zeros(truth.shape[1]), where=denominator > 0)
+    return fbeta_per_class(truth, predicted, 1.0)
 
 
 def binarize(probabilities: np.ndarray, thresholds: np.ndarray | float) -> np.ndarray:
@@ -25,21 +56,31 @@ def macro_f1(truth: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarra
     return float(f1_per_class(truth, binarize(probabilities, thresholds)).mean())
 
 
-def best_thresholds(truth: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For every class, the threshold that maximises that class's F1 (hence macro F1), exactly.
+def _cut(upper: np.ndarray | float, lower: np.ndarray | float) -> np.ndarray:
+    """A threshold keeping `upper` and dropping `lower` (upper > lower): their midpoint, or `upper` itself where
+    the two are adjacent floats and the midpoint rounds onto `lower`."""
+    middle = (np.asarray(upper, dtype=np.float64) + lower) / 2.0
+    return np.where(middle > lower, middle, upper)
+
+
+# ---------------------------------------------------------------- macro: each class on its own
+
+
+def best_thresholds(truth: np.ndarray, probabilities: np.ndarray, beta: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """For every class, the threshold that maximises that class's F-beta (hence the macro average), exactly.
 
     Written by hand because no library does this. Cutting the sorted scores of a class with K predicted
-    positives, TP of them true, gives F1 = 2 TP / (K + P). A best cut always keeps a positive as its lowest
-    score (dropping trailing negatives only helps), so F1 is evaluated at each positive's score, with K and
-    TP read off the class's sorted scores by binary search: one sort per class, no N x C temporaries. Tied
-    scores are never split. Returns (thresholds, f1); the threshold is the midpoint between the last score
+    positives, TP of them true, gives F = (1 + b^2) TP / (K + b^2 P). A best cut always keeps a positive as its
+    lowest score (dropping trailing negatives only helps), so F is evaluated at each positive's score, with K
+    and TP read off the class's sorted scores by binary search: one sort per class, no N x C temporaries. Tied
+    scores are never split. Returns (thresholds, per-class F-beta); the threshold sits between the last score
     kept and the next one, the highest among equally good cuts.
     """
     truth = np.asarray(truth, dtype=bool)
     scores = np.asarray(probabilities, dtype=np.float64)
     n, num_classes = scores.shape
     scores_t, truth_t = np.ascontiguousarray(scores.T), np.ascontiguousarray(truth.T)
-    thresholds, best_f1 = np.empty(num_classes), np.zeros(num_classes)
+    thresholds, best = np.empty(num_classes), np.zeros(num_classes)
     for c in range(num_classes):
         ascending = np.sort(scores_t[c])
         positives = np.sort(scores_t[c][truth_t[c]])
@@ -49,33 +90,213 @@ def best_thresholds(truth: np.ndarray, probabilities: np.ndarray) -> tuple[np.nd
         candidates = positives[::-1]  # from the highest score down, so argmax keeps the highest threshold
         predicted = n - np.searchsorted(ascending, candidates, side="left")
         true_positives = len(positives) - np.searchsorted(positives, candidates, side="left")
-        f1 = 2.0 * true_positives / (predicted + len(positives))
-        best = int(np.argmax(f1))
-        kept, count = candidates[best], predicted[best]
-        thresholds[c] = (kept + ascending[n - count - 1]) / 2.0 if count < n else kept
-        best_f1[c] = f1[best]
-    return thresholds, best_f1
+        values = fbeta_from_counts(true_positives, len(positives), predicted, beta)
+        pick = int(np.argmax(values))
+        kept, count = candidates[pick], predicted[pick]
+        thresholds[c] = _cut(kept, ascending[n - count - 1]) if count < n else kept
+        best[c] = values[pick]
+    return thresholds, best
+
+
+# ---------------------------------------------------------------- one threshold for every class
+
+
+def _grid_counts(truth: np.ndarray, scores: np.ndarray, grid: np.ndarray, by_row: bool, block: int = 4096):
+    """Predicted and true-positive counts at every grid threshold: per row (N x G) or per class (C x G).
+
+    Each score is binned once by the grid points at or below it; the counts at grid point g are those of the
+    bins above g (a reverse cumulative sum), so no N x C matrix is made per grid point."""
+    n, num_classes = scores.shape
+    bins = len(grid) + 1
+    shape = (n if by_row else num_classes, len(grid))
+    predicted, true_positives = np.zeros(shape, dtype=np.int64), np.zeros(shape, dtype=np.int64)
+    for start in range(0, n, block):
+        part, hits = scores[start:start + block], truth[start:start + block]
+        where = np.searchsorted(grid, part, side="right")  # s >= grid[g]  <=>  g < where
+        groups = np.arange(len(part))[:, None] if by_row else np.arange(num_classes)[None, :]
+        keys = (groups * bins + where).ravel()
+        size = (len(part) if by_row else num_classes) * bins
+        counts = np.bincount(keys, minlength=size).reshape(-1, bins)
+        positive = np.bincount(keys, weights=hits.ravel(), minlength=size).reshape(-1, bins)
+        above = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1][:, 1:]  # bins > g
+        above_true = np.rint(np.cumsum(positive[:, ::-1], axis=1)[:, ::-1][:, 1:]).astype(np.int64)
+        if by_row:
+            predicted[start:start + len(part)], true_positives[start:start + len(part)] = above, above_true
+        else:
+            predicted += above
+            true_positives += above_true
+    return predicted, true_positives
+
+
+# ---------------------------------------------------------------- the metric
+
+
+@dataclass(frozen=True)
+class Metric:
+    """F-beta averaged over classes (`macro`), over all cells (`micro`) or over samples (`samples`)."""
+
+    average: str = "macro"
+    beta: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.average}_f{self.beta:g}"
+
+    @property
+    def label(self) -> str:
+        """For people: 'macro F1', 'samples F2'."""
+        return f"{self.average} F{self.beta:g}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    # -- scores of 0/1 predictions
+
+    def score(self, truth: np.ndarray, predicted: np.ndarray) -> float:
+        """The metric of an N x C 0/1 prediction against the N x C truth."""
+        truth = np.asarray(truth, dtype=bool)
+        predicted = np.asarray(predicted, dtype=bool)
+        if self.average == "macro":
+            return float(fbeta_per_class(truth, predicted, self.beta).mean())
+        hits = truth & predicted
+        if self.average == "micro":
+            return float(fbeta_from_counts(hits.sum(), truth.sum(), predicted.sum(), self.beta))
+        return float(fbeta_from_counts(hits.sum(axis=1), truth.sum(axis=1), predicted.sum(axis=1), self.beta).mean())
+
+    def per_class(self, truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+        """F-beta of each class: the terms of the macro average; for micro and samples averaging a per-class
+        view of the same predictions (the metric itself is not their mean)."""
+        return fbeta_per_class(truth, predicted, self.beta)
+
+    def at(self, truth: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray | float = 0.5) -> float:
+        return self.score(truth, binarize(probabilities, thresholds))
+
+    # -- threshold searches
+
+    def best_global_threshold(self, truth: np.ndarray, probabilities: np.ndarray,
+                              grid: np.ndarray | None = None) -> tuple[float, float]:
+        """The single threshold shared by all classes that maximises the metric over `grid` (0.01..0.99);
+        (threshold, score), the lowest grid point among equally good ones."""
+        grid = GLOBAL_GRID if grid is None else np.asarray(grid, dtype=np.float64)
+        truth = np.asarray(truth, dtype=bool)
+        scores = np.asarray(probabilities, dtype=np.float64)
+        predicted, hits = _grid_counts(truth, scores, grid, by_row=self.average == "samples")
+        if self.average == "macro":
+            values = fbeta_from_counts(hits, truth.sum(axis=0)[:, None], predicted, self.beta).mean(axis=0)
+        elif self.average == "micro":
+            values = fbeta_from_counts(hits.sum(axis=0), truth.sum(), predicted.sum(axis=0), self.beta)
+        else:
+            values = fbeta_from_counts(hits, truth.sum(axis=1)[:, None], predicted, self.beta).mean(axis=0)
+        best = int(np.argmax(values))
+        return float(grid[best]), float(values[best])
+
+    def best_thresholds(self, truth: np.ndarray, probabilities: np.ndarray, fixed: np.ndarray | None = None,
+                        start: float | None = None, max_sweeps: int = MAX_SWEEPS) -> tuple[np.ndarray, float]:
+        """Per-class thresholds maximising the metric on (truth, probabilities); returns (thresholds, score).
+
+        macro: each class's exact best cut (classes do not interact). micro and samples: start from the best
+        global threshold, then coordinate ascent: each class in turn moves to the cut that maximises the whole
+        metric with the others held, re-scored exactly from running per-row (or total) counts; a move is made
+        only if it scores higher, so the result never scores below the global threshold. `fixed` (a boolean
+        mask) keeps those classes at the global threshold (e.g. classes with too few positives to tune);
+        `start` is that global threshold when the caller has it already.
+        """
+        truth = np.asarray(truth, dtype=bool)
+        scores = np.asarray(probabilities, dtype=np.float64)
+        if self.average == "macro":
+            thresholds, _ = best_thresholds(truth, scores, self.beta)
+            if fixed is not None and np.any(fixed):
+                start = self.best_global_threshold(truth, scores)[0] if start is None else start
+                thresholds = np.where(fixed, start, thresholds)
+            return thresholds, self.at(truth, scores, thresholds)
+        start = self.best_global_threshold(truth, scores)[0] if start is None else start
+        thresholds = np.full(scores.shape[1], start)
+        tunable = np.ones(scores.shape[1], bool) if fixed is None else ~np.asarray(fixed, dtype=bool)
+        thresholds = _coordinate_ascent(self, truth, scores, thresholds, tunable, max_sweeps)
+        return thresholds, self.at(truth, scores, thresholds)
+
+    def tuned(self, truth: np.ndarray, probabilities: np.ndarray) -> float:
+        """The metric at the thresholds that maximise it on these very predictions (an in-sample score)."""
+        return self.best_thresholds(truth, probabilities)[1]
+
+
+def _coordinate_ascent(metric: Metric, truth: np.ndarray, scores: np.ndarray, thresholds: np.ndarray,
+                       tunable: np.ndarray, max_sweeps: int) -> np.ndarray:
+    """Coordinate ascent on the per-class thresholds for micro or samples averaging (see `best_thresholds`).
+
+    Written by hand because no library does it. For class c the other classes' counts are held: per row
+    (samples) the predicted count K0 and true positives TP0 without c; adding c to a row changes its F from
+    f(TP0, K0) to f(TP0 + y, K0 + 1). Over the rows sorted by c's score (descending), keeping the top k rows
+    gains the cumulative sum of those changes, so every cut is scored at once, exactly; cuts inside tied
+    scores are skipped. Micro averaging does the same with totals.
+    """
+    n, num_classes = scores.shape
+    b2 = metric.beta ** 2
+    thresholds = thresholds.copy()
+    predicted = scores >= thresholds
+    samples = metric.average == "samples"
+    positives = truth.sum(axis=1) if samples else truth.sum()
+    row_k = predicted.sum(axis=1)
+    row_tp = (predicted & truth).sum(axis=1)
+    del predicted
+    total_k, total_tp = row_k.sum(), row_tp.sum()
+    orders: dict[int, np.ndarray] = {}
+    classes = [int(c) for c in np.argsort(-truth.sum(axis=0), kind="stable") if tunable[c]]
+    for _ in range(max_sweeps):
+        moved = False
+        for c in classes:
+            column, hits = scores[:, c], truth[:, c]
+            if c not in orders:
+                orders[c] = np.argsort(-column, kind="stable").astype(np.int32 if n < 2**31 else np.int64)
+            order = orders[c]
+            descending, sorted_hits = column[order], hits[order]
+            now = column >= thresholds[c]
+            kept = int(now.sum())
+            if samples:
+                k0, tp0 = row_k - now, row_tp - (now & hits)
+                without = fbeta_from_counts(tp0, positives, k0, metric.beta)
+                delta = fbeta_from_counts(tp0 + hits, positives, k0 + 1, metric.beta) - without
+                gains = np.concatenate([[0.0], np.cumsum(delta[order])])
+            else:
+                k0, tp0 = total_k - kept, total_tp - int((now & hits).sum())
+                k = np.arange(n + 1)
+                tp = tp0 + np.concatenate([[0], np.cumsum(sorted_hits)])
+                gains = (1.0 + b2) * tp / np.maximum(b2 * positives + k0 + k, 1e-300)
+            valid = np.ones(n + 1, bool)
+            valid[1:n] = descending[:-1] > descending[1:]
+            best = int(np.argmax(np.where(valid, gains, -np.inf)))
+            if best == kept or gains[best] <= gains[kept] + 1e-12 * max(1.0, abs(gains[kept])):
+                continue
+            if best == 0:
+                thresholds[c] = np.nextafter(descending[0], np.inf)
+            elif best == n:
+                thresholds[c] = descending[-1]
+            else:
+                thresholds[c] = float(_cut(descending[best - 1], descending[best]))
+            after = column >= thresholds[c]
+            row_k += after.astype(row_k.dtype) - now
+            row_tp += (after & hits).astype(row_tp.dtype) - (now & hits)
+            total_k, total_tp = row_k.sum(), row_tp.sum()
+            moved = True
+        if not moved:
+            break
+    return thresholds
+
+
+def parse_metric(name: str | Metric | None, key: str = "competition.metric") -> Metric:
+    """'samples_f2' -> Metric('samples', 2.0); None -> macro F1. An unknown name is a KitError naming `key`
+    and the grammar."""
+    if isinstance(name, Metric):
+        return name
+    if name is None:
+        name = DEFAULT_METRIC
+    match = _NAME.fullmatch(str(name).strip().lower())
+    beta = float(match.group(2)) if match else 0.0
+    if not match or not np.isfinite(beta) or beta <= 0:
+        raise KitError(f"{key}: unknown metric {name!r}; expected {GRAMMAR}")
+    return Metric(match.group(1), beta)
 
 
 def best_global_threshold(truth: np.ndarray, probabilities: np.ndarray, grid: np.ndarray | None = None) -> tuple[float, float]:
-    """The single threshold shared by all classes that maximises macro F1, searched over a fine grid.
-
-    Each class is sorted once and its counts at every grid point read off by binary search, instead of
-    binarising the whole matrix once per grid point.
-    """
-    grid = np.linspace(0.01, 0.99, 99) if grid is None else np.asarray(grid, dtype=np.float64)
-    truth = np.asarray(truth, dtype=bool)
-    scores = np.asarray(probabilities, dtype=np.float64)
-    n, num_classes = scores.shape
-    scores_t, truth_t = np.ascontiguousarray(scores.T), np.ascontiguousarray(truth.T)
-    predicted = np.empty((num_classes, len(grid)), dtype=np.int64)  # scores >= threshold
-    true_positives = np.empty_like(predicted)
-    for c in range(num_classes):
-        positives = np.sort(scores_t[c][truth_t[c]])
-        predicted[c] = n - np.searchsorted(np.sort(scores_t[c]), grid, side="left")
-        true_positives[c] = len(positives) - np.searchsorted(positives, grid, side="left")
-    denominator = truth_t.sum(axis=1)[:, None] + predicted
-    f1 = np.divide(2.0 * true_positives, denominator, out=np.zeros(denominator.shape), where=denominator > 0)
-    macro = f1.mean(axis=0)
-    best = int(np.argmax(macro))
-    return float(grid[best]), float(macro[best])
+    """The single threshold that maximises macro F1 over `grid` (see `Metric.best_global_threshold`)."""
+    return Metric().best_global_threshold(truth, probabilities, grid)

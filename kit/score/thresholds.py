@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kit.errors import KitError
-from kit.score.metrics import best_global_threshold, best_thresholds
+from kit.score.metrics import Metric, parse_metric
 
 MODES = ("per-class", "global", "ratio")
 
@@ -38,26 +38,30 @@ def rate_thresholds(scores: np.ndarray, rates: np.ndarray) -> np.ndarray:
 
 
 def fit_thresholds(truth: np.ndarray, scores: np.ndarray, mode: str = "per-class", min_positives: int = 5,
-                   target_scores: np.ndarray | None = None) -> ThresholdFit:
-    """Fit thresholds on labelled scores (OOF). `ratio` mode needs `target_scores` (the test predictions):
-    each class's threshold makes its predicted rate on them match its rate in `truth`. In `per-class` and
-    `ratio` mode, classes with fewer than `min_positives` positives in `truth` use the global threshold."""
+                   target_scores: np.ndarray | None = None, metric: Metric | str | None = None) -> ThresholdFit:
+    """Fit thresholds on labelled scores (OOF) for `metric` (macro F1 by default). `per-class`: the search of
+    `Metric.best_thresholds` (exact per class for macro averaging, coordinate ascent from the best global
+    threshold for micro and samples). `ratio` mode needs `target_scores` (the test predictions): each class's
+    threshold makes its predicted rate on them match its rate in `truth`. In `per-class` and `ratio` mode,
+    classes with fewer than `min_positives` positives in `truth` use the global threshold."""
     if mode not in MODES:
         raise KitError(f"unknown threshold mode {mode!r}: expected one of {', '.join(MODES)}")
+    metric = parse_metric(metric)
     truth = np.asarray(truth, dtype=bool)
+    few = truth.sum(axis=0) < min_positives
+    # micro and samples searches start from the global threshold, so it is needed there whatever `few` says
+    needs_global = mode == "global" or few.any() or (mode == "per-class" and metric.average != "macro")
+    global_threshold = metric.best_global_threshold(truth, scores)[0] if needs_global else None
     if mode == "global":
-        global_threshold, _ = best_global_threshold(truth, scores)
         return ThresholdFit(np.full(truth.shape[1], global_threshold), global_threshold, mode)
     if mode == "per-class":
-        thresholds, _ = best_thresholds(truth, scores)
+        thresholds, _ = metric.best_thresholds(truth, scores, fixed=few, start=global_threshold)
     else:
         if target_scores is None:
             raise KitError("ratio thresholds need the test predictions to match rates on")
         thresholds = rate_thresholds(target_scores, truth.mean(axis=0))
-    few = truth.sum(axis=0) < min_positives
     if not few.any():
-        return ThresholdFit(thresholds, None, mode)
-    global_threshold, _ = best_global_threshold(truth, scores)
+        return ThresholdFit(thresholds, global_threshold if mode == "per-class" else None, mode)
     thresholds = np.where(few, global_threshold, thresholds)
     return ThresholdFit(thresholds, global_threshold, mode, [int(c) for c in np.flatnonzero(few)])
 

@@ -20,10 +20,9 @@ from tqdm.auto import tqdm
 
 from kit.data.reading import CompetitionData
 from kit.errors import KitError
+from kit.layout import FoldRun
 from kit.settings import Settings
 from kit.system import available_cores  # not kit.train.device: torch must load after CUDA_VISIBLE_DEVICES is set
-
-LOG_NAME = "train.log"
 
 
 @dataclass
@@ -62,12 +61,11 @@ def fan_out(runs: list[Settings], data: CompetitionData, folds: list[int], devic
             progress: bool = True, log: Callable[[str], None] = print) -> list[RunOutcome]:
     """Train every run of `runs` on every fold of `folds`, one process per device at a time."""
     from kit.train.distributed import launched_by_torchrun
-    from kit.train.loop import run_dir
 
     if launched_by_torchrun():
         raise KitError("--gpus starts its own processes: use either torchrun (one fold over several GPUs) or --gpus")
     jobs = [settings.replace(fold=fold, progress=False) for settings in runs for fold in folds]
-    outcomes = [RunOutcome(s.run_name, s.fold, "", run_dir(s)) for s in jobs]
+    outcomes = [RunOutcome(s.run_name, s.fold, "", s.fold_run.dir) for s in jobs]
     threads_per_job = max(1, available_cores() // len(devices))
     context = multiprocessing.get_context("spawn")  # a forked child would inherit the parent's CUDA state
     events = context.Queue()
@@ -100,7 +98,7 @@ def fan_out(runs: list[Settings], data: CompetitionData, folds: list[int], devic
     for server in servers:
         server.start()
     log(f"{len(jobs)} run(s) over {len(devices)} device(s) ({', '.join(devices)}); each run logs to "
-        f"<run folder>/{LOG_NAME}")
+        f"<run folder>/{FoldRun(Path()).log.name}")
     _show_progress(events, outcomes, jobs, servers, progress, log)
     return outcomes
 
@@ -135,7 +133,7 @@ def _show_progress(events, outcomes: list[RunOutcome], jobs: list[Settings], ser
             bar(index).close()
             log(f"{outcome.out_dir}: FAILED on {outcome.device}: {rest[0]}")
         elif kind == "died" and not outcome.ok and not outcome.error:
-            outcome.error = f"the process died (exit code {rest[0]}); see {outcome.out_dir / LOG_NAME}"
+            outcome.error = f"the process died (exit code {rest[0]}); see {FoldRun(outcome.out_dir).log}"
             log(f"{outcome.out_dir}: FAILED on {outcome.device}: {outcome.error}")
 
     while any(server.is_alive() for server in servers):
@@ -159,12 +157,12 @@ def _run_one(index: int, settings: Settings, data: CompetitionData, device: str,
         os.environ["CUDA_VISIBLE_DEVICES"] = device  # before anything touches CUDA in this process
     import torch
 
-    from kit.train.loop import run_dir, train_fold
+    from kit.train.loop import train_fold
 
     torch.set_num_threads(threads)
-    out_dir = run_dir(settings)
+    out_dir = settings.fold_run.dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / LOG_NAME, "a", encoding="utf-8", buffering=1) as log_file:
+    with open(settings.fold_run.log, "a", encoding="utf-8", buffering=1) as log_file:
         def log(line: str) -> None:
             log_file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
 
@@ -178,6 +176,6 @@ def _run_one(index: int, settings: Settings, data: CompetitionData, device: str,
             raise SystemExit(1) from None
         except Exception as err:  # anything else: the whole traceback goes to the log, one line to the parent
             log(traceback.format_exc())
-            events.put(("failed", index, f"{type(err).__name__}: {err} (traceback in {out_dir / LOG_NAME})"))
+            events.put(("failed", index, f"{type(err).__name__}: {err} (traceback in {settings.fold_run.log})"))
             raise SystemExit(1) from None
         events.put(("done", index, result.best_epoch, result.best_score))

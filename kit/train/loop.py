@@ -1,7 +1,10 @@
 """`kit train`: one model on one fold -> runs/<name>/fold<k>/ (history.csv, last.pt, best.pt, oof.csv, test.csv,
-config.yaml).
+config.yaml; the paths come from kit.layout).
 
-`train_fold(settings, data)` is the whole run; `train_one_epoch` is the loop. Everything hardware- or
+`train_fold(settings, data)` is the whole run, told as its steps: resume or start (`resume_point`), measure the
+channel statistics (`normalisation`), the epoch loop (`run_epoch`, `save_epoch`), then predict with the best
+weights (`predict_with_best`). What changes from epoch to epoch is a `FoldState`; the model and what trains it
+are a `Trainee`. `train_one_epoch` is the inner loop. Everything hardware- or
 process-specific goes through a `kit.train.device.Runtime`, so a DDP layer passes its own.
 """
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,7 @@ from kit.data.folds import read_folds
 from kit.data.loader import ImageDataset, make_loader, to_model_input
 from kit.data.reading import CompetitionData, ImageStore, labels_to_matrix
 from kit.errors import KitError
+from kit.layout import SPLITS, FoldRun
 from kit.score.metrics import best_thresholds, macro_f1
 from kit.settings import Settings, run_config
 from kit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -32,7 +36,7 @@ from kit.train.distributed import make_runtime
 from kit.train.losses import make_loss
 from kit.train.mixing import BatchMixer, make_mixer
 from kit.train.models import Classifier, build_model
-from kit.train.predict import SPLITS, eval_loader, predict_batches, write_predictions
+from kit.train.predict import eval_loader, predict_batches, write_predictions
 from kit.train.sampler import balanced_weights
 from kit.train.swa import WeightAverage
 
@@ -190,7 +194,7 @@ def train_one_epoch(model: Classifier, loader, optimizer, scheduler, loss_fn, ru
                     wrapped: torch.nn.Module | None = None, desc: str = "", progress: bool = True,
                     mixer: BatchMixer | None = None) -> float:
     """One pass over `loader`; returns the mean training loss. `model` is the bare model, `wrapped` what the
-    step calls (DDP's wrapper, or the model itself); `mixer` makes mixup/cutmix/smoothed batches. A
+    step calls (DDP's wrapper, or the model itself); `mixer` makes the mixup/cutmix/smoothed batches. A
     non-finite loss raises NonFiniteLoss."""
     wrapped = wrapped or model
     model.train()
@@ -266,8 +270,224 @@ def make_loaders(settings: Settings, split: FoldSplit, train_store: ImageStore, 
     return Loaders(train, val, generator, transform, sampler)
 
 
-def run_dir(settings: Settings) -> Path:
-    return Path(settings.runs) / settings.run_name / f"fold{settings.fold}"
+# ---------------------------------------------------------------- the state of one fold
+
+
+@dataclass
+class FoldState:
+    """Where the run stands after each epoch; saved in last.pt (each field under its own key) for --resume."""
+
+    epoch: int = 0  # epochs done
+    best: float | None = None  # best --monitor value so far
+    best_epoch: int = 0
+    bad_epochs: int = 0  # epochs since the last improvement
+    stopped: bool = False  # early stop (--patience)
+    history: list[dict] = field(default_factory=list)  # one HISTORY_COLUMNS row per epoch
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict) -> FoldState:
+        return cls(**{f.name: checkpoint[f.name] for f in fields(cls)})
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def record(self, row: dict, monitor: str, patience: int, eligible: bool = True) -> bool:
+        """Add an epoch's history row; returns whether it is the best so far. An epoch that is not
+        `eligible` (before the SWA window) is neither best nor counted towards patience."""
+        self.history.append(row)
+        improved = eligible and _better(row[monitor], self.best, monitor)
+        if improved:
+            self.best, self.best_epoch, self.bad_epochs = row[monitor], row["epoch"], 0
+        elif eligible:
+            self.bad_epochs += 1
+        self.epoch = row["epoch"]
+        self.stopped = bool(patience) and self.bad_epochs >= patience
+        return improved
+
+    def history_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.history, columns=HISTORY_COLUMNS)
+
+
+@dataclass
+class Trainee:
+    """The model and what trains it. `parts()` are what last.pt keeps the state of, by name."""
+
+    model: Classifier
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: object  # torch.amp.GradScaler (a disabled one where no scaling is needed)
+    loss_fn: torch.nn.Module
+    ema: object | None = None  # timm ModelEmaV3
+    swa: WeightAverage | None = None
+    mixer: BatchMixer | None = None  # mixup / cutmix / label smoothing of the training batches
+    frozen: bool | None = None  # whether the backbone is frozen now (None: not set yet)
+    wrapped: torch.nn.Module | None = None  # what the step calls: DDP's wrapper of `model`, or `model`
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """What validates, predicts and goes into best.pt: the SWA average once it holds an epoch, else the
+        EMA weights where there are some, else the model."""
+        if self.averaged_epochs:
+            return self.swa.module
+        return self.ema.module if self.ema is not None else self.model
+
+    @property
+    def averaged_epochs(self) -> int:
+        return self.swa.count if self.swa is not None else 0
+
+    def may_be_best(self, epoch: int) -> bool:
+        """With SWA only the averaged weights (epochs in its window) may become best.pt."""
+        return self.swa is None or self.swa.in_window(epoch)
+
+    def parts(self) -> dict:
+        return {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler,
+                "ema": self.ema.module if self.ema is not None else None, "swa": self.swa}
+
+    def state_dicts(self) -> dict:
+        return {name: None if part is None else part.state_dict() for name, part in self.parts().items()}
+
+    def load(self, checkpoint: dict) -> None:
+        for name, part in self.parts().items():
+            if part is not None and checkpoint.get(name) is not None:
+                part.load_state_dict(checkpoint[name])
+
+    def freeze(self, frozen: bool, runtime: Runtime) -> None:
+        if frozen != self.frozen:
+            set_frozen(self.model, frozen)
+            self.wrapped, self.frozen = runtime.wrap(self.model), frozen  # DDP syncs what requires gradients now
+
+
+# ---------------------------------------------------------------- the steps of train_fold
+
+
+def resume_point(run: FoldRun, settings: Settings, resume: bool, say: Callable[[str], None]) -> dict | None:
+    """The checkpoint to continue from (with --resume and a last.pt), else None: start from the first epoch."""
+    if not resume:
+        return None
+    if not run.last.is_file():
+        say(f"{run.last} not found: starting from the first epoch")
+        return None
+    checkpoint = load_checkpoint(run.last)
+    changed = sorted(k for k, v in checkpoint.get("settings", {}).items()
+                     if k not in ("mean", "std", "progress", "workers", "device") and settings.values.get(k) != v)
+    if changed:
+        say(f"warning: settings differ from {run.last}: {', '.join(changed)} (using the new values)")
+    return checkpoint
+
+
+def open_fold_stores(data: CompetitionData, settings: Settings, split: FoldSplit) -> tuple[ImageStore, ImageStore]:
+    """The train and validation images of the fold; every split (test too) is checked before training."""
+    train_store = open_store(data, "train", settings.size, split.train_ids)
+    val_store = open_store(data, "train", settings.size, split.val_ids)
+    for store in (train_store, val_store, open_store(data, "test", settings.size, data.test_ids())):
+        store.check()
+    return train_store, val_store
+
+
+def normalisation(settings: Settings, checkpoint: dict | None, train_store: ImageStore,
+                  num_channels: int) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std: the resumed run's, else the settings', else measured on training images."""
+    if checkpoint:
+        mean, std = checkpoint["settings"]["mean"], checkpoint["settings"]["std"]
+    elif settings.mean is not None and settings.std is not None:
+        mean, std = settings.mean, settings.std
+    else:
+        mean, std = channel_stats(train_store)
+    if len(mean) != num_channels or len(std) != num_channels:
+        raise KitError(f"mean/std have {len(mean)}/{len(std)} values for {num_channels} channels")
+    return mean, std
+
+
+def make_trainee(model: Classifier, settings: Settings, split: FoldSplit, steps_per_epoch: int,
+                 runtime: Runtime) -> Trainee:
+    optimizer = torch.optim.AdamW(param_groups(model, settings), lr=settings.lr)
+    scheduler = make_scheduler(optimizer, settings, steps_per_epoch)
+    scaler = runtime.grad_scaler()
+    ema = None
+    if settings.ema:
+        from timm.utils import ModelEmaV3
+
+        ema = ModelEmaV3(model, decay=settings.ema)
+    loss_fn = make_loss(settings.loss, split.train_targets, settings.pos_weight, settings.focal_gamma,
+                        settings.pos_weight_max).to(runtime.device)
+    swa = WeightAverage(model, settings.epochs, settings.swa) if settings.swa else None
+    return Trainee(model, optimizer, scheduler, scaler, loss_fn, ema, swa,
+                   make_mixer(settings, split.train_targets.shape[1]))
+
+
+def start_or_resume(trainee: Trainee, checkpoint: dict | None, loaders: Loaders, run: FoldRun,
+                    runtime: Runtime) -> FoldState:
+    """The resumed run's weights, optimizer, schedule, state and random generators; or a clean folder."""
+    if checkpoint:
+        trainee.load(checkpoint)
+        set_rng_state(checkpoint["rng"], loaders.generator)
+        return FoldState.from_checkpoint(checkpoint)
+    if runtime.is_main:  # what an earlier run left must not stand in for this one's (nor mix with it)
+        for path in (run.best, run.history, *(run.predictions(split) for split in SPLITS)):
+            path.unlink(missing_ok=True)
+    return FoldState()
+
+
+def run_epoch(trainee: Trainee, loaders: Loaders, split: FoldSplit, settings: Settings, epoch: int,
+              runtime: Runtime, run: FoldRun) -> dict:
+    """Train one epoch, then validate; returns its history row."""
+    started = time.perf_counter()
+    seed_epoch(settings.seed, epoch, loaders.generator, loaders.transform, runtime.rank, trainee.mixer)
+    trainee.freeze(epoch < settings.freeze_epochs, runtime)
+    runtime.set_epoch(loaders.sampler, epoch)
+    desc = f"{settings.run_name} fold{settings.fold} epoch {epoch + 1}/{settings.epochs}"
+    try:
+        train_loss = train_one_epoch(trainee.model, loaders.train, trainee.optimizer, trainee.scheduler,
+                                     trainee.loss_fn, runtime, trainee.scaler, settings.mean, settings.std,
+                                     settings.accumulate, settings.clip_grad, trainee.ema, trainee.frozen,
+                                     trainee.wrapped, desc, settings.progress, trainee.mixer)
+    except NonFiniteLoss as err:
+        kept = f"{run.last} keeps epoch {epoch}" if epoch else "no checkpoint was written"
+        raise NonFiniteLoss(f"{err}; stopped ({kept}). Try a lower --lr or --clip-grad 1") from None
+    if trainee.swa is not None and trainee.swa.in_window(epoch + 1):
+        trainee.swa.capture(trainee.model, (to_model_input(images, runtime.device, settings.mean, settings.std,
+                                                           runtime.channels_last) for images, _ in loaders.train))
+    runtime.sync_buffers(trainee.eval_model)
+    probs, val_loss = predict_batches(trainee.eval_model, loaders.val, runtime, settings.mean, settings.std, "none",
+                                      trainee.loss_fn)
+    return {
+        "epoch": epoch + 1, "lr": _current_lr(trainee.optimizer), "train_loss": train_loss, "val_loss": val_loss,
+        "val_f1": macro_f1(split.val_targets, probs),
+        "val_f1_tuned": float(best_thresholds(split.val_targets, probs)[1].mean()),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def save_epoch(run: FoldRun, trainee: Trainee, state: FoldState, improved: bool, settings: Settings,
+               spec, loaders: Loaders) -> None:
+    """best.pt (if the epoch improved), last.pt (everything --resume needs) and history.csv."""
+    meta = {"settings": settings.to_dict(), "spec": spec.to_dict(), "epoch": state.epoch}
+    if improved:
+        save_checkpoint(run.best, {**meta, "model": trainee.eval_model.state_dict(), "metrics": state.history[-1]})
+    save_checkpoint(run.last, {**meta, **state.to_dict(), **trainee.state_dicts(), "rng": rng_state(loaders.generator)})
+    io.write_csv(state.history_frame(), run.history)
+
+
+def epoch_line(row: dict, settings: Settings, improved: bool, frozen: bool, averaged: int = 0) -> str:
+    return (f"epoch {row['epoch']}/{settings.epochs}  lr {row['lr']:.2e}  train {row['train_loss']:.4f}  "
+            f"val {row['val_loss']:.4f}  f1 {row['val_f1']:.4f}  tuned {row['val_f1_tuned']:.4f}  "
+            f"{row['seconds']:.1f}s" + ("  *best" if improved else "") + ("  (frozen backbone)" if frozen else "")
+            + (f"  (SWA of {averaged} epochs)" if averaged else ""))
+
+
+def predict_with_best(run: FoldRun, trainee: Trainee, data: CompetitionData, split: FoldSplit, settings: Settings,
+                      state: FoldState, runtime: Runtime, say: Callable[[str], None]) -> FoldResult:
+    """Load best.pt into the model and write oof.csv and test.csv with TTA."""
+    runtime.barrier()  # rank 0 has written best.pt
+    if not run.best.is_file():
+        raise KitError(f"{run.best}: no epoch reached a finite {settings.monitor}; nothing to predict with")
+    trainee.model.load_state_dict(load_checkpoint(run.best)["model"])
+    say(f"best epoch {state.best_epoch} ({settings.monitor} {state.best:.4f}); predicting with TTA {settings.tta}")
+    files = write_predictions(trainee.model, data, run.dir, split.val_ids, settings, runtime, log=say)
+    return FoldResult(run.dir, state.best_epoch, state.best, state.history_frame(), files)
+
+
+# ---------------------------------------------------------------- one fold, start to end
 
 
 def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | None = None, resume: bool = False,
@@ -278,141 +498,46 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     resume: continue from `out_dir/last.pt` if it exists (a run that already finished only predicts again).
     on_epoch_end(epoch, model, history_row) is called after each epoch's checkpoint is written.
     """
-    spec = data.spec
-    out_dir = Path(out_dir) if out_dir is not None else run_dir(settings)
+    run = FoldRun(Path(out_dir)) if out_dir is not None else settings.fold_run
     split = fold_split(data, settings.folds, settings.fold)
     data.test_ids()  # a missing or broken sample submission fails now, not after training
     runtime = runtime or make_runtime(settings.device, settings.amp, settings.sync_bn)
     say = log if runtime.is_main else (lambda _message: None)
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
 
-    checkpoint = None
-    if resume and last_path.is_file():
-        checkpoint = load_checkpoint(last_path)
-        changed = sorted(k for k, v in checkpoint.get("settings", {}).items()
-                         if k not in ("mean", "std", "progress", "workers", "device") and settings.values.get(k) != v)
-        if changed:
-            say(f"warning: settings differ from {last_path}: {', '.join(changed)} (using the new values)")
-    elif resume:
-        say(f"{last_path} not found: starting from the first epoch")
-
-    model, note = build_model(settings.replace(pretrained="none") if checkpoint else settings, spec)
-    train_store = open_store(data, "train", settings.size, split.train_ids)
-    val_store = open_store(data, "train", settings.size, split.val_ids)
-    for store in (train_store, val_store, open_store(data, "test", settings.size, data.test_ids())):
-        store.check()
-    if checkpoint:
-        mean, std = checkpoint["settings"]["mean"], checkpoint["settings"]["std"]
-        note = f"resuming from {last_path} (epoch {checkpoint['epoch']})"
-    elif settings.mean is not None and settings.std is not None:
-        mean, std = settings.mean, settings.std
-    else:
-        mean, std = channel_stats(train_store)
-    if len(mean) != spec.num_channels or len(std) != spec.num_channels:
-        raise KitError(f"mean/std have {len(mean)}/{len(std)} values for {spec.num_channels} channels")
+    # resume or start: the model, the fold's images, the per-channel statistics
+    checkpoint = resume_point(run, settings, resume, say)
+    model, note = build_model(settings.replace(pretrained="none") if checkpoint else settings, data.spec)
+    train_store, val_store = open_fold_stores(data, settings, split)
+    mean, std = normalisation(settings, checkpoint, train_store, data.spec.num_channels)
     settings = settings.replace(mean=mean, std=std)
-    if settings.prior_bias and not checkpoint:
+    if checkpoint:
+        note = f"resuming from {run.last} (epoch {checkpoint['epoch']})"
+    elif settings.prior_bias:
         set_prior_bias(model, split.train_targets)
     say(f"{settings.model} fold {settings.fold}: {len(split.train_ids)} train / {len(split.val_ids)} val images, "
         f"{settings.size}px ({train_store.description}), {runtime.describe()}; {note}")
 
     model = runtime.prepare(model)
     loaders = make_loaders(settings, split, train_store, val_store, runtime)
-    steps_per_epoch = math.ceil(len(loaders.train) / settings.accumulate)
-
-    optimizer = torch.optim.AdamW(param_groups(model, settings), lr=settings.lr)
-    scheduler = make_scheduler(optimizer, settings, steps_per_epoch)
-    scaler = runtime.grad_scaler()
-    ema = None
-    if settings.ema:
-        from timm.utils import ModelEmaV3
-
-        ema = ModelEmaV3(model, decay=settings.ema)
-    swa = WeightAverage(model, settings.epochs, settings.swa) if settings.swa else None
-    mixer = make_mixer(settings, spec.num_classes)
-    loss_fn = make_loss(settings.loss, split.train_targets, settings.pos_weight, settings.focal_gamma,
-                        settings.pos_weight_max).to(runtime.device)
-
-    state = {"epoch": 0, "best": None, "best_epoch": 0, "bad_epochs": 0, "stopped": False, "history": []}
-    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler,
-             "ema": ema.module if ema is not None else None, "swa": swa}
-    if checkpoint:
-        for name, part in parts.items():
-            if part is not None and checkpoint.get(name) is not None:
-                part.load_state_dict(checkpoint[name])
-        state.update({k: checkpoint[k] for k in state})
-        set_rng_state(checkpoint["rng"], loaders.generator)
-    elif runtime.is_main:  # what an earlier run left must not stand in for this one's (nor mix with it)
-        for name in (best_path.name, "history.csv", *(f"{split}.csv" for split in SPLITS)):
-            (out_dir / name).unlink(missing_ok=True)
+    trainee = make_trainee(model, settings, split, math.ceil(len(loaders.train) / settings.accumulate), runtime)
+    state = start_or_resume(trainee, checkpoint, loaders, run, runtime)
     if runtime.is_main:
-        io.write_yaml(out_dir / "config.yaml", run_config(settings, data))
+        io.write_yaml(run.config, run_config(settings, data))
 
-    wrapped, wrapped_frozen = None, None
-    while state["epoch"] < settings.epochs and not state["stopped"]:
-        epoch = state["epoch"]
-        started = time.perf_counter()
-        seed_epoch(settings.seed, epoch, loaders.generator, loaders.transform, runtime.rank, mixer)
-        frozen = epoch < settings.freeze_epochs
-        if frozen != wrapped_frozen:
-            set_frozen(model, frozen)
-            wrapped, wrapped_frozen = runtime.wrap(model), frozen  # DDP syncs what requires gradients now
-        runtime.set_epoch(loaders.sampler, epoch)
-        desc = f"{settings.run_name} fold{settings.fold} epoch {epoch + 1}/{settings.epochs}"
-        try:
-            train_loss = train_one_epoch(model, loaders.train, optimizer, scheduler, loss_fn, runtime, scaler, mean,
-                                         std, settings.accumulate, settings.clip_grad, ema, frozen, wrapped, desc,
-                                         settings.progress, mixer)
-        except NonFiniteLoss as err:
-            kept = f"{last_path} keeps epoch {epoch}" if epoch else "no checkpoint was written"
-            raise NonFiniteLoss(f"{err}; stopped ({kept}). Try a lower --lr or --clip-grad 1") from None
-        if swa is not None and swa.in_window(epoch + 1):
-            swa.capture(model, (to_model_input(images, runtime.device, mean, std, runtime.channels_last)
-                                for images, _ in loaders.train))
-        eval_model = swa.module if swa is not None and swa.count else ema.module if ema is not None else model
-        runtime.sync_buffers(eval_model)
-        probs, val_loss = predict_batches(eval_model, loaders.val, runtime, mean, std, "none", loss_fn)
-        row = {
-            "epoch": epoch + 1, "lr": _current_lr(optimizer), "train_loss": train_loss, "val_loss": val_loss,
-            "val_f1": macro_f1(split.val_targets, probs),
-            "val_f1_tuned": float(best_thresholds(split.val_targets, probs)[1].mean()),
-            "seconds": round(time.perf_counter() - started, 2),
-        }
-        state["history"].append(row)
-        eligible = swa is None or swa.in_window(epoch + 1)  # with SWA, only the averaged weights may be best
-        improved = eligible and _better(row[settings.monitor], state["best"], settings.monitor)
-        if improved:
-            state.update(best=row[settings.monitor], best_epoch=epoch + 1, bad_epochs=0)
-        elif eligible:
-            state["bad_epochs"] += 1
-        state["epoch"] = epoch + 1
-        state["stopped"] = bool(settings.patience) and state["bad_epochs"] >= settings.patience
+    # the epoch loop
+    while state.epoch < settings.epochs and not state.stopped:
+        row = run_epoch(trainee, loaders, split, settings, state.epoch, runtime, run)
+        improved = state.record(row, settings.monitor, settings.patience, trainee.may_be_best(row["epoch"]))
         if runtime.is_main:
-            meta = {"settings": settings.to_dict(), "spec": spec.to_dict(), "epoch": epoch + 1}
-            if improved:
-                save_checkpoint(best_path, {**meta, "model": eval_model.state_dict(), "metrics": row})
-            states = {name: None if part is None else part.state_dict() for name, part in parts.items()}
-            save_checkpoint(last_path, {**meta, **state, **states, "rng": rng_state(loaders.generator)})
-            io.write_csv(pd.DataFrame(state["history"], columns=HISTORY_COLUMNS), out_dir / "history.csv")
-        say(f"epoch {epoch + 1}/{settings.epochs}  lr {row['lr']:.2e}  train {train_loss:.4f}  val {val_loss:.4f}  "
-            f"f1 {row['val_f1']:.4f}  tuned {row['val_f1_tuned']:.4f}  {row['seconds']:.1f}s"
-            + ("  *best" if improved else "") + ("  (frozen backbone)" if frozen else "")
-            + (f"  (SWA of {swa.count} epochs)" if swa is not None and swa.count else ""))
+            save_epoch(run, trainee, state, improved, settings, data.spec, loaders)
+        say(epoch_line(row, settings, improved, trainee.frozen, trainee.averaged_epochs))
         if on_epoch_end is not None:
-            on_epoch_end(epoch, model, row)
-        if state["stopped"]:
+            on_epoch_end(row["epoch"] - 1, trainee.model, row)
+        if state.stopped:
             say(f"early stop: no better {settings.monitor} for {settings.patience} epochs")
 
-    runtime.barrier()  # rank 0 has written best.pt
-    if not best_path.is_file():
-        raise KitError(f"{best_path}: no epoch reached a finite {settings.monitor}; nothing to predict with")
-    best = load_checkpoint(best_path)
-    model.load_state_dict(best["model"])
-    say(f"best epoch {state['best_epoch']} ({settings.monitor} {state['best']:.4f}); "
-        f"predicting with TTA {settings.tta}")
-    files = write_predictions(model, data, out_dir, split.val_ids, settings, runtime, log=say)
-    history = pd.DataFrame(state["history"], columns=HISTORY_COLUMNS)
-    return FoldResult(out_dir, state["best_epoch"], state["best"], history, files)
+    # predict with the best epoch's weights
+    return predict_with_best(run, trainee, data, split, settings, state, runtime, say)
 
 
 def check_runs(runs: list[Settings], data: CompetitionData) -> None:

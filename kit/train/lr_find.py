@@ -107,20 +107,17 @@ def lr_find(settings: Settings, data: CompetitionData, start_lr: float = 1e-7, e
     plot it to `out` (default: lr-find-<run name>-fold<k>.png in the working folder). The backbone's lr
     keeps its ratio to the head's (--backbone-lr); with --freeze-epochs the backbone stays frozen, as in
     the run's first epochs. Returns the curve and the suggestions."""
-    from kit.data.cache import open_store
     from kit.train.distributed import make_runtime
     from kit.train.loop import (
-        channel_stats,
         fold_split,
         make_loaders,
-        param_groups,
+        make_trainee,
+        normalisation,
+        open_fold_stores,
         seed_epoch,
-        set_frozen,
         set_prior_bias,
         train_one_epoch,
     )
-    from kit.train.losses import make_loss
-    from kit.train.mixing import make_mixer
     from kit.train.models import build_model
 
     if not 0 < start_lr < end_lr:
@@ -130,41 +127,33 @@ def lr_find(settings: Settings, data: CompetitionData, start_lr: float = 1e-7, e
     out = Path(out) if out is not None else Path(f"lr-find-{settings.run_name}-fold{settings.fold}.png")
     runtime = runtime or make_runtime(settings.device, settings.amp, settings.sync_bn)
     split = fold_split(data, settings.folds, settings.fold)
-    train_store = open_store(data, "train", settings.size, split.train_ids)
-    val_store = open_store(data, "train", settings.size, split.val_ids[:1])  # make_loaders wants one; never read
-    train_store.check()
-    if settings.mean is not None and settings.std is not None:
-        mean, std = settings.mean, settings.std
-    else:
-        mean, std = channel_stats(train_store)
-    settings = settings.replace(mean=mean, std=std)
+    train_store, val_store = open_fold_stores(data, settings, split)
+    mean, std = normalisation(settings, None, train_store, data.spec.num_channels)
+    settings = settings.replace(mean=mean, std=std, ema=0.0, swa=0)  # averaged copies play no part here
     model, note = build_model(settings, data.spec)
     if settings.prior_bias:
         set_prior_bias(model, split.train_targets)
     model = runtime.prepare(model)
     loaders = make_loaders(settings, split, train_store, val_store, runtime)
-    optimizer = torch.optim.AdamW(param_groups(model, settings), lr=settings.lr)
     total = math.ceil(steps / settings.accumulate)  # optimizer steps over the test
+    trainee = make_trainee(model, settings, split, total, runtime)
+    optimizer = trainee.optimizer
     for group in optimizer.param_groups:  # each group starts at start_lr scaled as its peak is to the head's
-        group["lr"] = group["initial_lr"] = start_lr * group["lr"] / settings.head_lr
+        group["lr"] = group["initial_lr"] = start_lr * group["initial_lr"] / settings.head_lr
     growth = (end_lr / start_lr) ** (1 / max(total - 1, 1))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: growth ** min(step, total - 1))
-    recorder = _RangeRecorder(make_loss(settings.loss, split.train_targets, settings.pos_weight, settings.focal_gamma,
-                                        settings.pos_weight_max).to(runtime.device), optimizer, steps, diverge)
+    recorder = _RangeRecorder(trainee.loss_fn, optimizer, steps, diverge)
     frozen = settings.freeze_epochs > 0
-    set_frozen(model, frozen)
-    wrapped = runtime.wrap(model)
-    mixer = make_mixer(settings, data.spec.num_classes)
+    trainee.freeze(frozen, runtime)
     log(f"lr-find {settings.model} fold {settings.fold}: {len(split.train_ids)} train images, {settings.size}px, "
         f"{runtime.describe()}; {note}; lr {start_lr:.1e} -> {end_lr:.1e} over {steps} batches"
         + (" (backbone frozen, as in --freeze-epochs)" if frozen else ""))
-    scaler = runtime.grad_scaler()
     try:
         for epoch in range(steps):  # as many passes over the loader as the steps need
-            seed_epoch(settings.seed, epoch, loaders.generator, loaders.transform, runtime.rank, mixer)
-            train_one_epoch(model, loaders.train, optimizer, scheduler, recorder, runtime, scaler,
-                            mean, std, settings.accumulate, settings.clip_grad, None, frozen, wrapped,
-                            f"lr-find epoch {epoch + 1}", settings.progress, mixer)
+            seed_epoch(settings.seed, epoch, loaders.generator, loaders.transform, runtime.rank, trainee.mixer)
+            train_one_epoch(model, loaders.train, optimizer, scheduler, recorder, runtime, trainee.scaler,
+                            mean, std, settings.accumulate, settings.clip_grad, None, frozen, trainee.wrapped,
+                            f"lr-find epoch {epoch + 1}", settings.progress, trainee.mixer)
     except _Done:
         pass
     if len(recorder.smoothed) < 3:

@@ -19,11 +19,10 @@ from kit.data.loader import ImageDataset, make_loader, to_model_input
 from kit.data.reading import CompetitionData
 from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
+from kit.layout import BEST_CHECKPOINT, SPLITS, FoldRun
 from kit.train.device import Runtime
 from kit.train.distributed import make_runtime
 from kit.train.tta import tta_probabilities
-
-SPLITS = ("oof", "test")
 
 
 @torch.inference_mode()
@@ -90,12 +89,12 @@ def write_predictions(model, data: CompetitionData, out_dir: Path, oof_ids: Sequ
             store = open_store(data, "test", settings.size, ids)
         probs = predict_store(model, store, runtime, settings.mean, settings.std, tta, batch_size, workers)
         if runtime.is_main:
-            written[split] = io.write_csv(probability_frame(ids, probs, data.spec), Path(out_dir) / f"{split}.csv")
+            written[split] = io.write_csv(probability_frame(ids, probs, data.spec), FoldRun(Path(out_dir)).predictions(split))
             log(f"wrote {written[split]} ({len(ids)} Ids, TTA {tta}; {store.description})")
     return written
 
 
-def load_run(run_dir: str | os.PathLike, checkpoint: str = "best.pt", device: torch.device | str = "cpu"):
+def load_run(run_dir: str | os.PathLike, checkpoint: str = BEST_CHECKPOINT, device: torch.device | str = "cpu"):
     """(model with the checkpoint's weights, its Settings, its spec) from a run folder."""
     from kit.data.spec import spec_from_dict
     from kit.settings import Settings
@@ -105,24 +104,25 @@ def load_run(run_dir: str | os.PathLike, checkpoint: str = "best.pt", device: to
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise KitError(f"{run_dir}: run folder not found")
-    payload = load_checkpoint(run_dir / checkpoint)
+    path = FoldRun(run_dir).checkpoint(checkpoint)
+    payload = load_checkpoint(path)
     if "settings" not in payload or "spec" not in payload:
-        raise KitError(f"{run_dir / checkpoint}: checkpoint has no settings; not written by kit train")
+        raise KitError(f"{path}: checkpoint has no settings; not written by kit train")
     settings = Settings(payload["settings"])
-    spec = spec_from_dict(payload["spec"], run_dir / checkpoint)
+    spec = spec_from_dict(payload["spec"], path)
     model, _ = build_model(settings.replace(pretrained="none"), spec)
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as err:
         reason = str(err).splitlines()[0]
-        raise KitError(f"{run_dir / checkpoint}: weights do not fit {settings.model} ({reason})") from None
+        raise KitError(f"{path}: weights do not fit {settings.model} ({reason})") from None
     return model, settings, spec
 
 
 def predict_run(run_dir: str | os.PathLike, data: CompetitionData | str | os.PathLike | None = None,
                 tta: str | None = None,
                 splits: Sequence[str] = SPLITS, out_dir: str | os.PathLike | None = None, device: str = "auto",
-                batch_size: int | None = None, workers: int | None = None, checkpoint: str = "best.pt",
+                batch_size: int | None = None, workers: int | None = None, checkpoint: str = BEST_CHECKPOINT,
                 log=print) -> dict[str, Path]:
     """Redo a run's predictions from its checkpoint: new TTA, new data folder (test Ids from its sample
     submission), without training. `data`: a CompetitionData, a folder (read with the run's own spec), or None
@@ -146,7 +146,7 @@ def predict_run(run_dir: str | os.PathLike, data: CompetitionData | str | os.Pat
     data.check_root()
     oof_ids, oof_data = None, data
     if "oof" in splits:
-        oof_path = run_dir / "oof.csv"
+        oof_path = FoldRun(run_dir).oof
         if oof_path.is_file():
             oof_ids = io.read_csv(oof_path, usecols=[spec.id_column], dtype=str)[spec.id_column].tolist()
         else:
@@ -163,9 +163,10 @@ def _trained_on(run_dir: Path, spec: CompetitionSpec) -> CompetitionData | None:
     """The data (folder and external sources) the run's config.yaml names, if any."""
     from kit.config import load_config
 
-    if not (run_dir / "config.yaml").is_file():
+    path = FoldRun(run_dir).config
+    if not path.is_file():
         return None
-    config = load_config(run_dir / "config.yaml")
+    config = load_config(path)
     if not config.raw.get("data"):
         return None
     return replace(config.competition_data(config.base / str(config.raw["data"])), spec=spec)  # not $KIT_DATA
