@@ -34,3 +34,39 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_blend(synth_dir, tmp_path_factory):
+    """A finished two-member rank blend on `synth_dir` (2 folds, 1 epoch at 32 px, different TTA and batch
+    sizes per member), made through the commands: root/runs/<model>/fold<k>, root/submissions/blend.{csv,json}.
+    Read-only: copy before changing anything."""
+    import types
+
+    from click.testing import CliRunner
+
+    from kit.cli import main
+    from kit.data.folds import make_folds
+    from kit.data.reading import CompetitionData
+
+    root = tmp_path_factory.mktemp("tiny-blend")
+    folds = root / "folds" / "folds.csv"
+    make_folds(CompetitionData(synth_dir, HPA).train_labels(), HPA, out=folds, k=2, seed=0)
+    common = ["--data", str(synth_dir), "--folds", str(folds), "--runs", str(root / "runs"), "--fold", "all",
+              "--size", "32", "--epochs", "1", "--workers", "0", "--no-progress"]
+    for model, tta, batch in (("test_resnet", "flip", "8"), ("test_byobnet", "none", "6")):
+        result = CliRunner().invoke(main, ["train", "--model", model, "--tta", tta, "--batch-size", batch, *common])
+        assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["blend", str(root / "runs"), "--data", str(synth_dir), "--folds", str(folds),
+                                       "--out", str(root / "submissions"), "--method", "rank"])
+    assert result.exit_code == 0, result.output
+    return types.SimpleNamespace(root=root, data=synth_dir, runs=root / "runs", folds=folds,
+                                 json=root / "submissions" / "blend.json", csv=root / "submissions" / "blend.csv")
+
+
+@pytest.fixture(scope="session")
+def new_test_set(tmp_path_factory):
+    """Another synthetic competition folder (a test set the blend never saw), read-only."""
+    root = tmp_path_factory.mktemp("new-test") / "data"
+    write_dataset(root, HPA, n_train=8, n_test=9, size=32, seed=11, workers=1)
+    return root

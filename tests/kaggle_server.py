@@ -1,20 +1,42 @@
-"""A stand-in for the Kaggle API, enough for `kit submit`, `kit submissions` and `kit download`.
+"""A stand-in for the Kaggle API: enough for `kit submit`, `kit submissions`, `kit download`, `kit bundle --upload`,
+`kit notebook --push` and `kit submit --kernel`.
 
-Standard library only, on 127.0.0.1. It answers the requests the `kaggle` package (2.x, over kagglesdk)
-makes, as Kaggle does:
+Standard library only, on 127.0.0.1. It answers the requests the `kaggle` package (2.x, over kagglesdk) makes,
+as Kaggle does, routed on the FULL path `/api/v1/<service>/<method>` (a method under the wrong service is 404):
 
-  POST /api/v1/security.OAuthService/IntrospectToken             -> {active, username}
-  POST /api/v1/competitions.CompetitionApiService/StartSubmissionUpload -> {token, createUrl}
-  PUT  <createUrl>                                               -> 200 (the file's bytes are kept)
-  POST .../CreateSubmission   {competitionName, blobFileTokens, submissionDescription} -> {message, ref}
-  POST .../ListSubmissions    -> {submissions: [...]} (a submission is scored after `polls_to_score` lists)
-  POST .../DownloadDataFiles  -> 302 to /files/<competition>.zip
-  POST .../DownloadDataFile   {fileName} -> 302 to /files/<fileName>
-  GET  /files/<name>          -> the bytes, with Content-Length and Last-Modified
+  security.OAuthService/IntrospectToken                     -> {active, username}
+  competitions.CompetitionApiService/StartSubmissionUpload  -> {token, createUrl}
+  PUT <createUrl>                                           -> 200 (the bytes are kept, by token)
+  competitions.CompetitionApiService/CreateSubmission       {competitionName, blobFileTokens, submissionDescription}
+                                                            -> {message, ref}
+  competitions.CompetitionApiService/CreateCodeSubmission   {competitionName, kernelOwner, kernelSlug,
+                                                             kernelVersion, fileName, submissionDescription}
+                                                            -> {message, ref}
+  competitions.CompetitionApiService/ListSubmissions        -> {submissions: [...]} (scored after `polls_to_score`)
+  competitions.CompetitionApiService/DownloadDataFiles      -> 302 to /files/<competition>.zip
+  competitions.CompetitionApiService/DownloadDataFile       {fileName} -> 302 to /files/<fileName>
+  blobs.BlobApiService/StartBlobUpload                      {type, name, contentLength, ...} -> {token, createUrl}
+  datasets.DatasetApiService/GetDatasetStatus               {ownerSlug, datasetSlug} -> {status} (404 if unknown)
+  datasets.DatasetApiService/CreateDataset                  {ownerSlug, slug, title, licenseName, isPrivate,
+                                                             files: [{token}]} -> {ref, url, status, error}
+  datasets.DatasetApiService/CreateDatasetVersion           {ownerSlug, datasetSlug, body: {versionNotes, files}}
+                                                            -> {ref, url, status, error}
+  kernels.KernelsApiService/SaveKernel                      {slug, newTitle, text, language, kernelType, ...}
+                                                            -> {ref, url, versionNumber, error, invalid...Sources}
+  kernels.KernelsApiService/GetKernelSessionStatus          {userName, kernelSlug} -> {status, failureMessage}
+  kernels.KernelsApiService/ListKernelSessionOutput         {userName, kernelSlug} -> {files: [{url, fileName}], log}
+  GET /files/<name>                                         -> the bytes, with Content-Length and Last-Modified
 
-Errors are JSON `{"code": N, "message": ...}` as Kaggle sends them. `fail(name, 500, "drop", ...)` queues
-faults for the next calls of one method (a status code, or "drop": close the connection without answering).
-Everything it receives is recorded in `requests`. Use it as a context manager; `stop()` shuts it down.
+A dataset is READY after `polls_to_ready` status calls (None: never). A pushed kernel is QUEUED, RUNNING, then
+COMPLETE or ERROR after `polls_to_finish` status calls; `kernel_run(text) -> (ok, log text, {name: bytes})` decides
+what the run printed and wrote (by default it writes `kernel_outputs`). The log is sent as Kaggle sends it: a JSON
+list of {stream_name, time, data} entries.
+
+Faults, as Kaggle gives them: a slug in `taken_slugs` belongs to someone else (invisible to GetDatasetStatus,
+refused by CreateDataset with an error in the answer); writing under another owner than `username` is 403.
+Errors are JSON `{"code": N, "message": ...}`. `fail(name, 500, "drop", ...)` queues faults for the next calls of
+one method (a status code, or "drop": close the connection without answering). Everything received is recorded
+in `requests`. Use it as a context manager; `stop()` shuts it down.
 """
 from __future__ import annotations
 
@@ -28,6 +50,18 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 API_PREFIX = "/api/v1/"
+# Every method the stand-in serves, under the service kagglesdk calls it on.
+SERVICES = {
+    "security.OAuthService": ("IntrospectToken",),
+    "competitions.CompetitionApiService": ("StartSubmissionUpload", "CreateSubmission", "CreateCodeSubmission",
+                                           "ListSubmissions", "GetSubmissionLimits", "DownloadDataFiles",
+                                           "DownloadDataFile"),
+    "blobs.BlobApiService": ("StartBlobUpload",),
+    "datasets.DatasetApiService": ("GetDatasetStatus", "CreateDataset", "CreateDatasetVersion"),
+    "kernels.KernelsApiService": ("SaveKernel", "GetKernelSessionStatus", "ListKernelSessionOutput"),
+}
+ROUTES = {f"{service}/{method}": method for service, methods in SERVICES.items() for method in methods}
+KERNEL_STATES = ("QUEUED", "RUNNING")  # before COMPLETE or ERROR
 
 
 @dataclass
@@ -54,11 +88,19 @@ class StandIn:
     score: str = "0.4321"
     scoring_error: str = ""  # set to make every submission end in ERROR with this description
     archive: bytes | None = None  # the whole-competition zip; built from `files` when None
+    polls_to_ready: int | None = 1  # dataset status calls before READY; None = never ready
+    polls_to_finish: int = 2  # kernel status calls before it ends
+    taken_slugs: set[str] = field(default_factory=set)  # owner/slug of datasets that belong to someone else
+    kernel_outputs: dict[str, bytes] = field(default_factory=dict)  # what a kernel run writes by default
+    kernel_run: object = None  # callable(text) -> (ok, log text, {name: bytes}); None: ok, kernel_outputs
 
     def __post_init__(self):
         self.requests: list[Received] = []
         self.faults: dict[str, list] = {}
         self.uploads: dict[str, bytes] = {}
+        self.blobs: dict[str, dict] = {}  # token -> {name, contentLength} of StartBlobUpload
+        self.datasets: dict[str, dict] = {}  # owner/slug -> {title, licenseName, isPrivate, versions, polls}
+        self.kernels: dict[str, dict] = {}  # owner/slug -> {versions: [request bodies], status, log, outputs, polls}
         self.submissions: list[dict] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -120,6 +162,11 @@ class StandIn:
 
     def api(self, name: str, body: dict, headers) -> tuple[int, dict | None, str | None]:
         """(status, JSON body, redirect path) for one API call."""
+        handler = getattr(self, f"_{name}", None)
+        if handler is not None and name != "IntrospectToken":
+            if not self.authorized(headers):
+                return 401, {"code": 401, "message": "Unauthenticated"}, None
+            return handler(body)
         if name == "IntrospectToken":
             active = body.get("token") == self.token
             return 200, {"active": active, "username": self.username if active else ""}, None
@@ -127,8 +174,8 @@ class StandIn:
             return 401, {"code": 401, "message": "Unauthenticated"}, None
         if body.get("competitionName", self.competition) != self.competition:
             return 404, {"code": 404, "message": f"Competition '{body.get('competitionName')}' not found"}, None
-        if not self.rules_accepted and name in ("StartSubmissionUpload", "CreateSubmission", "DownloadDataFiles",
-                                                "DownloadDataFile"):
+        if not self.rules_accepted and name in ("StartSubmissionUpload", "CreateSubmission", "CreateCodeSubmission",
+                                                "DownloadDataFiles", "DownloadDataFile"):
             return 403, {"code": 403, "message": "You must accept this competition's rules first"}, None
         if name == "StartSubmissionUpload":
             token = f"blob-{len(self.calls(name))}"
@@ -143,13 +190,27 @@ class StandIn:
                                      "date": "2024-01-01T00:00:00.000Z", "status": "PENDING", "polls": 0})
             return 200, {"message": "Successfully submitted to Human Protein Atlas Image Classification",
                          "ref": ref}, None
+        if name == "CreateCodeSubmission":
+            kernel = f"{body.get('kernelOwner', '')}/{body.get('kernelSlug', '')}"
+            if kernel not in self.kernels:
+                return 404, {"code": 404, "message": f"Kernel '{kernel}' not found"}, None
+            versions = self.kernels[kernel]["versions"]
+            version = body.get("kernelVersion") or len(versions)
+            if not 1 <= int(version) <= len(versions):
+                return 404, {"code": 404, "message": f"Kernel '{kernel}' has no version {version}"}, None
+            ref = 1000 + len(self.submissions)
+            self.submissions.append({"ref": ref, "fileName": body.get("fileName", "submission.csv"),
+                                     "description": body.get("submissionDescription", ""),
+                                     "date": "2024-01-01T00:00:00.000Z", "status": "PENDING", "polls": 0,
+                                     "kernel": kernel, "kernelVersion": int(version)})
+            return 200, {"message": "Your kernel submission was queued", "ref": ref}, None
         if name == "ListSubmissions":
             items = []
             for sub in reversed(self.submissions):
                 sub["polls"] += 1
                 if sub["status"] == "PENDING" and sub["polls"] >= self.polls_to_score:
                     sub["status"] = "ERROR" if self.scoring_error else "COMPLETE"
-                item = {k: v for k, v in sub.items() if k != "polls"}
+                item = {k: v for k, v in sub.items() if k not in ("polls", "kernel", "kernelVersion")}
                 if item["status"] == "COMPLETE":
                     item.update(publicScore=self.score, privateScore="")
                 if item["status"] == "ERROR":
@@ -171,7 +232,131 @@ class StandIn:
     def file_bytes(self, name: str) -> bytes | None:
         if name == f"{self.competition}.zip":
             return self.zip_bytes()
+        if name.startswith("kernel-output/"):
+            kernel, _, file_name = name.removeprefix("kernel-output/").rpartition("/")
+            found = self.kernels.get(kernel)
+            return None if found is None else found["outputs"].get(file_name)
         return self.files.get(name)
+
+    # ------------------------------------------------------------ blobs and datasets
+
+    def _forbidden(self, owner: str, what: str):
+        if owner != self.username:
+            return 403, {"code": 403, "message": f"Permission '{what}' was denied"}, None
+        return None
+
+    def _StartBlobUpload(self, body):
+        token = f"dataset-blob-{len(self.blobs)}"
+        self.blobs[token] = {"name": body.get("name", ""), "contentLength": int(body.get("contentLength") or 0),
+                             "type": body.get("type", "")}
+        return 200, {"token": token, "createUrl": f"{self.url}/upload/{token}"}, None
+
+    def _files(self, files) -> tuple[dict | None, list[str]]:
+        """The uploaded files named by `files` ([{token}]), or an error answer."""
+        names = []
+        for item in files or []:
+            token = item.get("token", "")
+            if token not in self.uploads or token not in self.blobs:
+                return {"ref": "", "url": "", "status": "error", "error": f"Unknown blob token {token!r}"}, []
+            names.append(self.blobs[token]["name"])
+        return None, names
+
+    def dataset_files(self, ref: str, version: int = -1) -> dict[str, bytes]:
+        """The files of a dataset version as uploaded (folders arrive as archives), by name."""
+        tokens = self.datasets[ref]["versions"][version]["tokens"]
+        return {self.blobs[token]["name"]: self.uploads[token] for token in tokens}
+
+    def _GetDatasetStatus(self, body):
+        ref = f"{body.get('ownerSlug', '')}/{body.get('datasetSlug', '')}"
+        found = self.datasets.get(ref)
+        if found is None:
+            return 404, {"code": 404, "message": f"Dataset '{ref}' not found"}, None
+        found["polls"] += 1
+        ready = self.polls_to_ready is not None and found["polls"] >= self.polls_to_ready
+        return 200, {"status": "READY" if ready else "BLOBS_RECEIVED"}, None
+
+    def _CreateDataset(self, body):
+        owner, slug = body.get("ownerSlug", ""), body.get("slug", "")
+        forbidden = self._forbidden(owner, "datasets.create")
+        if forbidden:
+            return forbidden
+        ref = f"{owner}/{slug}"
+        if ref in self.taken_slugs or ref in self.datasets:
+            return 200, {"ref": "", "url": "", "status": "error",
+                         "error": f"The requested slug \"{slug}\" is already in use by a dataset. "
+                                  "Please choose another slug."}, None
+        error, names = self._files(body.get("files"))
+        if error:
+            return 200, error, None
+        self.datasets[ref] = {"title": body.get("title"), "licenseName": body.get("licenseName"),
+                              "isPrivate": body.get("isPrivate", False), "polls": 0,
+                              "versions": [{"notes": "", "tokens": [f["token"] for f in body.get("files") or []],
+                                            "names": names}]}
+        return 200, {"ref": f"/datasets/{ref}", "url": f"{self.url}/datasets/{ref}", "status": "ok",
+                     "error": ""}, None
+
+    def _CreateDatasetVersion(self, body):
+        owner, slug = body.get("ownerSlug", ""), body.get("datasetSlug", "")
+        forbidden = self._forbidden(owner, "datasets.update")
+        if forbidden:
+            return forbidden
+        ref = f"{owner}/{slug}"
+        if ref not in self.datasets:
+            return 404, {"code": 404, "message": f"Dataset '{ref}' not found"}, None
+        request = body.get("body") or {}
+        error, names = self._files(request.get("files"))
+        if error:
+            return 200, error, None
+        self.datasets[ref]["versions"].append({"notes": request.get("versionNotes", ""), "names": names,
+                                               "tokens": [f["token"] for f in request.get("files") or []]})
+        self.datasets[ref]["polls"] = 0
+        return 200, {"ref": f"/datasets/{ref}", "url": f"{self.url}/datasets/{ref}", "status": "ok",
+                     "error": ""}, None
+
+    # ------------------------------------------------------------ kernels
+
+    def _SaveKernel(self, body):
+        ref = str(body.get("slug") or "")
+        owner = ref.split("/")[0]
+        forbidden = self._forbidden(owner, "kernels.create")
+        if forbidden:
+            return forbidden
+        invalid = [source for source in body.get("datasetDataSources") or [] if source not in self.datasets]
+        invalid_competitions = [c for c in body.get("competitionDataSources") or [] if c != self.competition]
+        kernel = self.kernels.setdefault(ref, {"versions": []})
+        kernel["versions"].append(body)
+        runner = self.kernel_run or (lambda text: (True, "kit infer: wrote /kaggle/working/submission.csv\n",
+                                                   dict(self.kernel_outputs)))
+        ok, log, outputs = runner(body.get("text", ""))
+        kernel.update(status="COMPLETE" if ok else "ERROR", log=log, outputs=outputs if ok else {}, polls=0,
+                      failure="" if ok else "Your notebook tried to run, but it failed (see the log)")
+        return 200, {"ref": f"/code/{ref}", "url": f"{self.url}/code/{ref}", "versionNumber": len(kernel["versions"]),
+                     "error": "", "invalidTags": [], "invalidDatasetSources": invalid,
+                     "invalidCompetitionSources": invalid_competitions, "invalidKernelSources": [],
+                     "invalidModelSources": []}, None
+
+    def _kernel(self, body):
+        return f"{body.get('userName', '')}/{body.get('kernelSlug', '')}"
+
+    def _GetKernelSessionStatus(self, body):
+        kernel = self.kernels.get(self._kernel(body))
+        if kernel is None:
+            return 404, {"code": 404, "message": f"Kernel '{self._kernel(body)}' not found"}, None
+        kernel["polls"] += 1
+        if kernel["polls"] < self.polls_to_finish:
+            return 200, {"status": KERNEL_STATES[min(kernel["polls"], len(KERNEL_STATES)) - 1]}, None
+        return 200, {"status": kernel["status"], "failureMessage": kernel["failure"]}, None
+
+    def _ListKernelSessionOutput(self, body):
+        ref = self._kernel(body)
+        kernel = self.kernels.get(ref)
+        if kernel is None:
+            return 404, {"code": 404, "message": f"Kernel '{ref}' not found"}, None
+        log = json.dumps([{"stream_name": "stdout", "time": 0.5 + i, "data": line}
+                          for i, line in enumerate(kernel["log"].splitlines(keepends=True))])
+        files = [{"url": f"{self.url}/files/kernel-output/{ref}/{name}", "fileName": name}
+                 for name in sorted(kernel["outputs"])]
+        return 200, {"files": files, "log": log, "nextPageToken": ""}, None
 
 
 def _handler(stand_in: StandIn):
@@ -224,9 +409,13 @@ def _handler(stand_in: StandIn):
             if not self.path.startswith(API_PREFIX):
                 self._send(404, {"code": 404, "message": "not found"})
                 return
-            name = self.path.rsplit("/", 1)[-1]
+            route = self.path[len(API_PREFIX):].split("?")[0]
+            name = ROUTES.get(route, route.rsplit("/", 1)[-1])
             received = self._receive(name)
             if received is None:
+                return
+            if route not in ROUTES:
+                self._send(404, {"code": 404, "message": f"no such service method {route}"})
                 return
             try:
                 body = received.json()

@@ -20,6 +20,8 @@ from kit.blend.methods import METHODS, Blender
 from kit.blend.report import write_outputs
 from kit.blend.result import BlendResult, Scores
 from kit.blend.state import FittedBlend
+from kit.blend.twins import LEAKS, TwinUse, average_groups, copy_labels
+from kit.data.dups import read_pairs
 from kit.data.folds import read_folds
 from kit.data.reading import labels_to_matrix, read_labels, read_sample_ids
 from kit.data.spec import CompetitionSpec
@@ -97,6 +99,17 @@ def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.
     )
 
 
+def use_twins(result: BlendResult, pairs: pd.DataFrame, pairs_name: str, test_ids: Sequence[str],
+              train_ids: Sequence[str], leak: str = "none") -> None:
+    """Average the blended scores of duplicate test images (then threshold again); with leak='copy', give
+    test images with a train twin its labels."""
+    result.test, groups, rows = average_groups(result.test, pairs, test_ids)
+    result.twins = TwinUse(pairs_name, groups, rows)
+    result.predicted = apply_thresholds(result.test, result.thresholds, result.no_empty)
+    if leak == "copy":
+        result.predicted = copy_labels(result.predicted, result.truth, pairs, test_ids, train_ids, result.twins)
+
+
 def truth_matrix(folds: pd.DataFrame, labels: pd.DataFrame, spec: CompetitionSpec, folds_name: str) -> np.ndarray:
     """The 0/1 labels of the folds file's Ids, in its order."""
     rows = pd.Index(labels["Id"]).get_indexer(folds["Id"])
@@ -110,10 +123,13 @@ def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, fol
                sample_submission_path: str | os.PathLike, labels: str | os.PathLike | pd.DataFrame,
                out_dir: str | os.PathLike = SUBMISSIONS_DIR, name: str = "blend", *, method: str = "mean",
                thresholds: str = "per-class", min_positives: int = 5, no_empty: bool = True,
-               allow_partial: bool = False, command: str | None = None, plot: bool = True) -> BlendResult:
+               allow_partial: bool = False, command: str | None = None, plot: bool = True,
+               dups: str | os.PathLike | None = None, leak: str = "none") -> BlendResult:
     """Gather the runs, blend, tune thresholds and write `<out_dir>/<name>.csv`, `.json` and `.png`.
 
-    `labels` is train.csv (or a frame from `kit.data.reading.read_labels`). Every check runs before anything is
+    `labels` is train.csv (or a frame from `kit.data.reading.read_labels`). `dups`: a `kit dups` pairs file;
+    the blended scores of duplicate test images are averaged, and with `leak='copy'` a test image with a
+    train twin gets that twin's labels (see `kit.blend.twins`). Every check runs before anything is
     written; the submission is validated before it is moved into place.
     """
     if not name or Path(name).name != name or name.startswith("."):
@@ -122,21 +138,29 @@ def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, fol
         raise KitError(f"unknown blend method {method!r}: expected one of {', '.join(METHODS)}")
     if thresholds not in MODES:
         raise KitError(f"unknown threshold mode {thresholds!r}: expected one of {', '.join(MODES)}")
+    if leak not in LEAKS:
+        raise KitError(f"--leak {leak!r}: expected one of {', '.join(LEAKS)}")
+    if leak != "none" and dups is None:
+        raise KitError(f"--leak {leak} needs the pairs of `kit dups` (--dups folds/dups_pairs.csv)")
     labels = labels if isinstance(labels, pd.DataFrame) else read_labels(labels, spec)
     sample_ids = read_sample_ids(sample_submission_path, spec)
     if not sample_ids:
         raise KitError(f"{sample_submission_path}: no Ids")
     folds = read_folds(folds_path, train_ids=labels["Id"].tolist())
     truth = truth_matrix(folds, labels, spec, str(folds_path))
+    train_ids = folds["Id"].tolist()
+    pairs = read_pairs(dups, [*labels["Id"], *sample_ids]) if dups is not None else None
     members, left_out = gather(run_dirs, spec, folds, sample_ids, allow_partial,
                                folds_name=str(folds_path), sample_name=Path(sample_submission_path).name)
     result = blend_members(members, truth, folds["fold"].to_numpy(), spec, method, thresholds, min_positives,
                            no_empty)
     result.left_out = left_out
+    if pairs is not None:
+        use_twins(result, pairs, str(dups), sample_ids, train_ids, leak)
     result.command = command or (
         f"kit.blend.blending.blend_runs({[str(d) for d in run_dirs]!r}, folds_path={str(folds_path)!r}, "
         f"sample_submission_path={str(sample_submission_path)!r}, out_dir={str(out_dir)!r}, name={name!r}, "
         f"method={method!r}, thresholds={thresholds!r}, min_positives={min_positives}, no_empty={no_empty}, "
-        f"allow_partial={allow_partial})")
+        f"allow_partial={allow_partial}, dups={None if dups is None else str(dups)!r}, leak={leak!r})")
     result.files = write_outputs(result, Path(out_dir), name, sample_ids, sample_submission_path, plot=plot)
     return result

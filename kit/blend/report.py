@@ -113,6 +113,7 @@ def report_dict(result: BlendResult, name: str, files: dict[str, Path]) -> dict:
                   if result.state is not None else None),
         "fallback_classes": [classes[c] for c in result.scores.fit.fallback],
         "blend": blend,
+        "duplicates": None if result.twins is None else result.twins.to_dict(),
         "submission": {"file": str(files["csv"]), "rows": int(len(result.predicted)),
                        "empty_rows": int((~result.predicted.any(axis=1)).sum())},
         "files": {kind: str(path) for kind, path in files.items()},

@@ -3,10 +3,14 @@ after it, and calls one library function that works the same from a notebook."""
 # Each module registers its command on `main` when imported.
 from kit.cli import (  # noqa: F401
     blend,
+    bundle,
     cache,
     download,
+    dups,
     folds,
+    infer,
     lr_find,
+    notebook,
     predict,
     report,
     run,

@@ -52,14 +52,25 @@ def command_line(ctx: click.Context) -> str:
 @click.option("--no-empty/--allow-empty", "no_empty", default=True, show_default=True,
               help="Give a sample with no class above its threshold its highest-scoring class.")
 @click.option("--allow-partial", is_flag=True, help="Blend the complete models only; say which were left out.")
+@click.option("--dups", "dups_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Pairs of `kit dups` (folds/dups_pairs.csv): duplicate test images get the mean of their "
+                   "blended scores.")
+@click.option("--leak", type=click.Choice(["none", "copy"]), default="none", show_default=True,
+              help="copy: a test image with a train twin in --dups gets that twin's labels (a leak of the "
+                   "competition's labels onto its test set; off unless asked).")
 @click.pass_context
 def blend(ctx, run_dirs, runs_root, folds_path, data_dir, config_path, name, out_dir, method, threshold_mode,
-          min_positives, no_empty, allow_partial):
+          min_positives, no_empty, allow_partial, dups_path, leak):
     """Blend out-of-fold predictions of RUN_DIR... (runs/<model> folders or a runs root; default --runs),
     tune thresholds and write a validated submission with a JSON report and a PNG beside it.
 
     Scores are shown at 0.5, at tuned thresholds (in-sample) and cross-validated over the folds (weights
     and thresholds fit on k-1 folds, scored on the held-out one): the last is the honest estimate.
+
+    \b
+    Examples:
+      kit blend runs/ --method hill
+      kit blend runs/ --dups folds/dups_pairs.csv --leak copy
     """
     from kit.blend.blending import blend_runs
     from kit.blend.report import class_table, fallback_note, fold_weights_table, summary_table
@@ -70,7 +81,7 @@ def blend(ctx, run_dirs, runs_root, folds_path, data_dir, config_path, name, out
     result = blend_runs(
         list(run_dirs) or [runs_root], spec, folds_path, context.data.root / spec.sample_submission, labels,
         out_dir, name, method=method, thresholds=threshold_mode, min_positives=min_positives, no_empty=no_empty,
-        allow_partial=allow_partial, command=command_line(ctx),
+        allow_partial=allow_partial, command=command_line(ctx), dups=dups_path, leak=leak,
     )
     for member, reason in result.left_out:
         click.echo(f"warning: left out {member}: {reason}", err=True)
@@ -84,5 +95,9 @@ def blend(ctx, run_dirs, runs_root, folds_path, data_dir, config_path, name, out
         click.echo(weights)
         click.echo()
     click.echo(summary_table(result))
+    if result.twins is not None:
+        twins = result.twins
+        click.echo(f"duplicates ({twins.path}): {twins.groups} test groups averaged ({twins.averaged_rows} rows)"
+                   + (f"; labels copied from train twins to {len(twins.copied)} test images" if leak == "copy" else ""))
     written = ", ".join(str(path) for kind, path in result.files.items() if kind != "csv")
     click.echo(f"wrote {result.files['csv']} ({len(result.predicted)} rows, validated), {written}")

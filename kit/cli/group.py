@@ -43,7 +43,10 @@ def main():
     kit predict RUN_DIR  redo a run's TTA predictions without training
     kit blend            blend out-of-fold predictions, tune per-class thresholds
     kit report PATH      learning curves of runs, per-class chart of a blend (PNG)
-    kit submit FILE      push the submission through the Kaggle API
+    kit infer BLEND      apply a saved blend to a new test set
+    kit bundle OUT       a blend, its models and kit's wheels as a Kaggle dataset
+    kit notebook OUT     the offline inference kernel (--push runs it on Kaggle)
+    kit submit FILE      push the submission through the Kaggle API (--kernel: a code competition)
     kit submissions      list the competition's submissions and scores
 
     Settings come from kit.yaml in the working folder (or --config FILE); options win over it.

@@ -16,8 +16,11 @@ from kit.cli.options import config_option
 @click.option("--seed", default=0, show_default=True, help="Random seed; the same seed writes the same files.")
 @click.option("--classes", type=click.IntRange(1, 28), default=None,
               help="Number of classes (the first N HPA classes). Default: the spec's classes (28 for HPA).")
+@click.option("--duplicates", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Add N near copies of train images (shifted, rescaled, brighter or darker, JPEG re-encoded), "
+                   "alternately to train and test; their twins go to OUT_DIR/duplicates.csv.")
 @config_option
-def synth(out_dir, n_train, n_test, size, seed, classes, config_path):
+def synth(out_dir, n_train, n_test, size, seed, classes, duplicates, config_path):
     """Write a synthetic HPA-like data set into OUT_DIR, in the competition layout.
 
     \b
@@ -26,6 +29,7 @@ def synth(out_dir, n_train, n_test, size, seed, classes, config_path):
     OUT_DIR/test/<Id>_<ch>.png      the test images
     OUT_DIR/sample_submission.csv   Id,Predicted
     OUT_DIR/test_labels.csv         the hidden test labels (for scoring a submission locally)
+    OUT_DIR/duplicates.csv          with --duplicates: Id,twin,split of each near copy
 
     Blue shows nuclei, red microtubules, yellow the ER and green the protein, whose pattern depends on the
     labels; label frequencies follow HPA's long tail.
@@ -42,3 +46,9 @@ def synth(out_dir, n_train, n_test, size, seed, classes, config_path):
     result = write_dataset(out_dir, spec, n_train=n_train, n_test=n_test, size=size, seed=seed, progress=True)
     click.echo(f"wrote {result['train']} train and {result['test']} test samples ({size}px, "
                f"{spec.num_classes} classes, {spec.num_channels} channels) to {out_dir}")
+    if duplicates:
+        from kit.data.synth_dups import add_near_copies
+
+        twins = add_near_copies(out_dir, spec, duplicates, seed=seed)
+        click.echo(f"added {duplicates} near copies of train images ({(twins['split'] == 'train').sum()} to train, "
+                   f"{(twins['split'] == 'test').sum()} to test); twins in {out_dir / 'duplicates.csv'}")

@@ -187,8 +187,9 @@ def is_transient(err: BaseException) -> bool:
 
 
 def explain(err: BaseException, competition: str, action: str, source: str = "your credentials",
-            not_found: str | None = None, attempts: int = 1) -> str:
-    """One line for a failed Kaggle call: what happened and what to do about it."""
+            not_found: str | None = None, attempts: int = 1, forbidden: str | None = None) -> str:
+    """One line for a failed Kaggle call: what happened and what to do about it. `forbidden` says what a 403
+    means for this call (by default: the competition's rules are not accepted)."""
     status = _status(err)
     detail = _server_message(err)
     where = endpoint()
@@ -201,11 +202,15 @@ def explain(err: BaseException, competition: str, action: str, source: str = "yo
     if status == 401:
         return (f"{action}: Kaggle rejected the credentials from {source} (401 Unauthorized): "
                 f"check them, or create a new API token at {TOKEN_URL}")
+    if status == 403 and forbidden:
+        return f"{action}: Kaggle refused access (403 Forbidden): {forbidden} ({detail})"
     if status == 403:
         return (f"{action}: Kaggle refused access to {competition} (403 Forbidden): accept the competition's "
                 f"rules at https://www.kaggle.com/competitions/{competition}/rules, or check that the token may "
                 f"do this ({detail})")
     if status == 404:
+        if not_found and "competition" not in not_found:
+            return f"{action}: {not_found} (404)"
         return f"{action}: {not_found or f'competition {competition!r} not found on Kaggle'} (404); " \
                f"check --competition or competition.slug in kit.yaml"
     if status == 429 or (status == 400 and any(word in detail.lower() for word in LIMIT_WORDS)):
@@ -301,14 +306,14 @@ class KaggleSession:
         return api
 
     def call(self, fn: Callable[[], Any], action: str, *, not_found: str | None = None,
-             retry_if: Callable[[BaseException], bool] = is_transient):
+             retry_if: Callable[[BaseException], bool] = is_transient, forbidden: str | None = None):
         try:
             return retry(fn, self.policy, retry_if=retry_if, on_retry=self._warn_retry(action))
         except KitError:
             raise
         except Exception as err:
             raise KitError(explain(err, self.competition, action, credential_source(self.api), not_found,
-                                   getattr(err, "attempts", 1))) from None
+                                   getattr(err, "attempts", 1), forbidden)) from None
 
     # ------------------------------------------------------------ submissions
 

@@ -141,6 +141,74 @@ def submit(path: str | os.PathLike, spec: CompetitionSpec, sample_submission: st
     if not wait:
         record("submitted")
         return result
+    return _wait(session, result, timeout, record, str(path))
+
+
+def list_submissions(competition: str, limit: int = 20, policy=None):
+    """The competition's most recent submissions (newest first), with their scores."""
+    from kit.kaggle.client import KaggleSession
+
+    return KaggleSession(competition, policy).submissions(limit)
+
+
+def submit_kernel(kernel: str, competition: str, *, version: int | None = None, message: str | None = None,
+                  file_name: str = "submission.csv", wait: bool = False, timeout: float = 900.0,
+                  log_path: str | os.PathLike = DEFAULT_LOG, policy=None,
+                  echo: Callable[[str], None] | None = None) -> SubmitResult:
+    """Submit notebook `kernel` (owner/slug; its latest version, or `version`) to code competition `competition`:
+    Kaggle reruns it on the hidden test set and scores the `file_name` it writes. Logged like a file submission
+    (file `kernel owner/slug vN`, no sha256); with `wait`, polls until it is scored or `timeout` seconds pass."""
+    from kit.kaggle.client import KaggleSession, is_transient
+    from kit.kaggle.publish import check_ref
+
+    label = f"kernel {kernel}" + (f" v{version}" if version else "")
+    message = " ".join((message or f"{label} ({file_name})").split())
+    result = SubmitResult(file=Path(label), competition=competition, message=message, sha256="", rows=0, outcome="")
+
+    def record(outcome: str, score: str = "") -> None:
+        result.outcome, result.score = outcome, score
+        append_row(log_path, file=label, sha256="", competition=competition, message=message, outcome=outcome,
+                   score=score)
+
+    try:
+        check_ref(kernel, "--kernel")
+    except KitError as err:
+        record(f"invalid: {err}")
+        raise
+    try:
+        session = KaggleSession(competition, policy, echo=echo)
+        owner = kernel.split("/")[0]
+        response = session.call(
+            lambda: session.api.competition_submit_code(file_name, message, competition, kernel=kernel,
+                                                        kernel_version=version, quiet=True),
+            "submit", not_found=f"kernel {kernel}" + (f" version {version}" if version else "") + " or competition "
+            f"{competition!r} not found", retry_if=lambda err: is_transient(err) and not _created(err),
+            forbidden=f"the token may not submit {owner}'s kernel to {competition}, or the competition's rules "
+                      f"are not accepted (https://www.kaggle.com/competitions/{competition}/rules)")
+    except KitError as err:
+        record(f"failed: {err}")
+        raise
+    except BaseException:
+        record("failed: interrupted")
+        raise
+    result.ref = int(response.ref or 0)
+    if not result.ref:
+        record(f"failed: {response.message or 'no submission reference'}")
+        raise KitError(f"submit {label}: Kaggle did not create a submission ({response.message or 'no reason given'})")
+    if not wait:
+        record("submitted")
+        return result
+    return _wait(session, result, timeout, record, label)
+
+
+def _created(err: BaseException) -> bool:
+    """A connection lost after the request went out may hide a created submission: not repeated."""
+    from kit.kaggle.client import is_connection_error
+
+    return is_connection_error(err)
+
+
+def _wait(session, result: SubmitResult, timeout: float, record, label: str) -> SubmitResult:
     try:
         scored = session.wait_for_score(result.ref, timeout)
     except KitError as err:
@@ -154,13 +222,6 @@ def submit(path: str | os.PathLike, spec: CompetitionSpec, sample_submission: st
         return result
     if scored.status == "ERROR":
         record(f"scoring-failed: {scored.error or 'no reason given'}")
-        raise KitError(f"{path}: Kaggle could not score submission {result.ref}: {scored.error or 'no reason given'}")
+        raise KitError(f"{label}: Kaggle could not score submission {result.ref}: {scored.error or 'no reason given'}")
     record("scored", scored.public_score)
     return result
-
-
-def list_submissions(competition: str, limit: int = 20, policy=None):
-    """The competition's most recent submissions (newest first), with their scores."""
-    from kit.kaggle.client import KaggleSession
-
-    return KaggleSession(competition, policy).submissions(limit)

@@ -1,0 +1,39 @@
+"""`kit bundle`: a blend, its models and kit's offline install as one folder, optionally uploaded as a dataset."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kit.cli.group import main
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--blend", "blend_json", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The blend JSON written by `kit blend` (submissions/<name>.json).")
+@click.option("--upload", "upload_ref", default=None,
+              help="Upload the folder as Kaggle dataset owner/slug: created, or a new version if it exists.")
+@click.option("--title", default=None, help="Dataset title (6-50 characters). [default: kit bundle <slug>]")
+@click.option("--dep", "deps", multiple=True,
+              help="A dependency wheel to ship (a PyPI name or a .whl path), repeated; replaces the default list "
+                   "of what a Kaggle image may lack (kit.deploy.wheels.KAGGLE_MAY_LACK); 'none' ships kit alone.")
+@click.option("--notes", default="kit bundle", show_default=True, help="Version notes of an uploaded new version.")
+@click.option("--public", is_flag=True, help="Create the dataset public (private by default).")
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=900, show_default=True,
+              help="Seconds to wait for Kaggle to have the uploaded dataset ready.")
+def bundle(out, blend_json, upload_ref, title, deps, notes, public, wait_s):
+    """Write OUT: the wheels (kit and the dependencies a Kaggle image may lack), the blend's members' best.pt and
+    config.yaml per fold, the blend JSON and the competition spec, and dataset-metadata.json; with --upload,
+    send it to Kaggle as a dataset and wait until it is ready.
+
+    \b
+    kit bundle bundle/ --blend submissions/blend.json --upload me/hpa-blend
+    """
+    from kit.deploy.bundle import make_bundle, upload_bundle
+
+    made = make_bundle(out, blend_json, ref=upload_ref, title=title, deps=deps, log=click.echo)
+    click.echo(made.describe())
+    if upload_ref:
+        outcome = upload_bundle(out, upload_ref, notes=notes, public=public, wait=wait_s, log=click.echo)
+        click.echo(f"dataset {upload_ref}: {outcome}, ready: https://www.kaggle.com/datasets/{upload_ref}")
