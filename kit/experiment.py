@@ -11,6 +11,10 @@ An experiment file is a `kit.yaml` with more sections, all optional but `train.m
     blend: {name: blend, method: mean, thresholds: per-class, min_positives: 5, no_empty: true}
     submit: {enabled: false, dry_run: true, message: null}
 
+The `folds:`, `train:`, `blend:` and `submit:` sections are read with the tables of `kit.settings`, exactly as
+the single commands read them from `kit.yaml`; one difference: `kit run` submits only as a dry run unless
+`submit.dry_run: false` (or `--no-dry-run`).
+
 Paths inside the sections (runs, folds file, blend output) are relative to the working folder, as for the
 single commands. Every section is checked before the first epoch, so a typo in `blend:` fails in a second,
 not after hours of training.
@@ -25,13 +29,9 @@ from pathlib import Path
 from kit.config import Config, load_config
 from kit.data.reading import CompetitionData
 from kit.errors import KitError
-from kit.layout import SUBMISSIONS_DIR, FoldRun, model_dir, submission_log
+from kit.layout import FoldRun, model_dir, submission_log
 
 SECTIONS = ("competition", "data", "external", "folds", "train", "blend", "submit")
-FOLDS_DEFAULTS = {"k": 5, "seed": 42, "groups": None}
-BLEND_DEFAULTS = {"name": "blend", "method": "mean", "thresholds": "per-class", "min_positives": 5, "no_empty": True,
-                  "allow_partial": False, "out": str(SUBMISSIONS_DIR)}
-SUBMIT_DEFAULTS = {"enabled": False, "dry_run": True, "message": None, "competition": None, "wait": False}
 SHIPPED = Path(__file__).parent / "experiments"
 # Settings that may differ between a finished run and the experiment without making the run stale.
 NOT_COMPARED = {"mean", "std", "progress", "workers", "device"}
@@ -63,44 +63,6 @@ def find_experiment(name: str | os.PathLike) -> Path:
                    f"(shipped: {', '.join(shipped_experiments()) or 'none'})")
 
 
-def _typed(where: str, value, kind: type, minimum: int | None = None):
-    """`value` as `kind` (bool, int or str), or a KitError naming the file and key."""
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise KitError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise KitError(f"{where}: expected a whole number, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise KitError(f"{where}: must be at least {minimum}, got {value}")
-        return value
-    if not isinstance(value, str) or not value:
-        raise KitError(f"{where}: expected a non-empty string, got {value!r}")
-    return value
-
-
-def _section(config: Config, name: str, defaults: dict) -> dict:
-    """The section's values over `defaults`; unknown keys and values of the wrong type are errors."""
-    values = config.section(name)
-    unknown = sorted(set(values) - set(defaults))
-    if unknown:
-        raise KitError(f"{config.path}: {name}: unknown key(s) {', '.join(unknown)}; known: {', '.join(defaults)}")
-    result = dict(defaults)
-    for key, value in values.items():
-        default = defaults[key]
-        if value is None and default is None:
-            continue
-        kind = int if key in ("k", "seed", "min_positives") else type(default) if default is not None else str
-        result[key] = _typed(f"{config.path}: {name}.{key}", value, kind, 2 if key == "k" else 0)
-    return result
-
-
-def _choice(where: str, value: str, choices) -> None:
-    if value not in choices:
-        raise KitError(f"{where}: {value!r} is not one of {', '.join(choices)}")
-
-
 @dataclass
 class Plan:
     """An experiment file read and checked: everything `run_experiment` needs before it starts."""
@@ -117,9 +79,7 @@ class Plan:
 
 def load_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Plan:
     """Read and check an experiment file (a path, or the name of a shipped experiment); trains nothing."""
-    from kit.blend.methods import METHODS
-    from kit.score.thresholds import MODES
-    from kit.settings import resolve_settings
+    from kit.settings import BLEND, FOLDS, SUBMIT, resolve_settings
     from kit.train.models import check_model_name
 
     path = find_experiment(path)
@@ -127,13 +87,12 @@ def load_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None 
     unknown = sorted(set(config.raw) - set(SECTIONS))
     if unknown:
         raise KitError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
-    folds = _section(config, "folds", FOLDS_DEFAULTS)
-    blend = _section(config, "blend", BLEND_DEFAULTS)
-    submit = _section(config, "submit", SUBMIT_DEFAULTS)
-    _choice(f"{path}: blend.method", blend["method"], METHODS)
-    _choice(f"{path}: blend.thresholds", blend["thresholds"], MODES)
-    if Path(blend["name"]).name != blend["name"] or blend["name"].startswith("."):
-        raise KitError(f"{path}: blend.name: {blend['name']!r} is not a plain file name")
+    # the same tables as `kit folds`, `kit blend` and `kit submit` read these sections with
+    folds = FOLDS.resolve(config.section("folds"), None, str(path))
+    blend = BLEND.resolve(config.section("blend"), None, str(path))
+    submit = SUBMIT.resolve(config.section("submit"), None, str(path))
+    if "dry_run" not in config.section("submit"):
+        submit["dry_run"] = True  # `kit run` submits for real only when the file (or --no-dry-run) says so
 
     train = config.section("train")
     if not train.get("models") and not train.get("model"):
@@ -221,7 +180,8 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
     result.blend = blend_runs(
         run_roots, spec, plan.folds_path, data.root / spec.sample_submission, labels, blend["out"], blend["name"],
         method=blend["method"], thresholds=blend["thresholds"], min_positives=blend["min_positives"],
-        no_empty=blend["no_empty"], allow_partial=blend["allow_partial"], command=f"kit run {plan.path}",
+        no_empty=blend["no_empty"], allow_partial=blend["allow_partial"], dups=blend["dups"], leak=blend["leak"],
+        command=f"kit run {plan.path}",
     )
     for member, reason in result.blend.left_out:
         log(f"warning: left out {member}: {reason}")
@@ -230,18 +190,21 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
         + ", ".join(str(p) for kind, p in files.items() if kind != "csv"))
 
     if submit if submit is not None else plan.submit["enabled"]:
-        from kit.kaggle.log import previous_submission, sha256_of
+        from kit.io import sha256_file
+        from kit.kaggle.log import previous_submission
         from kit.kaggle.submit import submit as kaggle_submit
 
-        log_path = submission_log(blend["out"])
+        log_path = plan.submit["log"] or submission_log(blend["out"])
         competition = plan.submit["competition"] or spec.slug
-        previous = previous_submission(log_path, sha256_of(files["csv"]), competition)
+        previous = None if plan.submit["force"] else previous_submission(log_path, sha256_file(files["csv"]),
+                                                                           competition)
         if previous is not None:  # a rerun that changed nothing: done, not an error
             log(f"submit: {files['csv']} (these exact bytes) went to {competition} at {previous['time']}; skipped")
         else:
             result.submission = kaggle_submit(
                 files["csv"], spec, data.root / spec.sample_submission, competition=competition,
-                message=plan.submit["message"], wait=plan.submit["wait"],
+                message=plan.submit["message"], wait=plan.submit["wait"], timeout=plan.submit["timeout"],
+                force=plan.submit["force"],
                 dry_run=dry_run if dry_run is not None else plan.submit["dry_run"], log_path=log_path, echo=log,
             )
             log(result.submission.describe())

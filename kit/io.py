@@ -5,6 +5,7 @@ read it. Reads of CSV files turn every way a file can be unreadable into one Kit
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -81,3 +82,12 @@ def write_yaml(path: str | os.PathLike, data) -> Path:
     import yaml
 
     return write_text(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -84,7 +84,8 @@ def test_no_import_cycle_between_kit_modules():
     assert cycles(graph) == []
 
 
-@pytest.mark.parametrize("name", ["kit.layout"])
+@pytest.mark.parametrize("name", ["kit.layout", "kit.errors", "kit.settings.fields", "kit.settings.sections",
+                                  "kit.settings.train"])
 def test_docstring_examples_run(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

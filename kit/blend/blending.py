@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from kit.blend.gather import Member, gather
-from kit.blend.methods import METHODS, Blender
+from kit.blend.methods import METHODS, Blender, check_method
 from kit.blend.report import write_outputs
 from kit.blend.result import BlendResult, Scores
 from kit.blend.state import FittedBlend
@@ -28,7 +28,7 @@ from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
 from kit.layout import SUBMISSIONS_DIR
 from kit.score.metrics import f1_per_class
-from kit.score.thresholds import MODES, apply_thresholds, fit_thresholds
+from kit.score.thresholds import apply_thresholds, check_mode, fit_thresholds
 
 __all__ = ["METHODS", "Blender", "BlendResult", "Scores", "blend_members", "blend_runs", "evaluate"]
 
@@ -74,10 +74,8 @@ def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.
                   method: str = "mean", thresholds: str = "per-class", min_positives: int = 5,
                   no_empty: bool = True) -> BlendResult:
     """Blend gathered members in memory (no files): score each member and the blend the same way."""
-    if method not in METHODS:
-        raise KitError(f"unknown blend method {method!r}: expected one of {', '.join(METHODS)}")
-    if thresholds not in MODES:
-        raise KitError(f"unknown threshold mode {thresholds!r}: expected one of {', '.join(MODES)}")
+    check_method(method)
+    check_mode(thresholds)
     if len(np.unique(fold_of_row)) < 2:
         raise KitError("the folds file has a single fold; cross-validated scores need at least 2")
     truth = np.asarray(truth, dtype=bool)
@@ -134,10 +132,8 @@ def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, fol
     """
     if not name or Path(name).name != name or name.startswith("."):
         raise KitError(f"--name {name!r}: expected a plain file name without folders")
-    if method not in METHODS:
-        raise KitError(f"unknown blend method {method!r}: expected one of {', '.join(METHODS)}")
-    if thresholds not in MODES:
-        raise KitError(f"unknown threshold mode {thresholds!r}: expected one of {', '.join(MODES)}")
+    check_method(method)
+    check_mode(thresholds)
     if leak not in LEAKS:
         raise KitError(f"--leak {leak!r}: expected one of {', '.join(LEAKS)}")
     if leak != "none" and dups is None:

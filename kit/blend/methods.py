@@ -16,10 +16,17 @@ from collections.abc import Callable
 import numpy as np
 
 from kit.blend.state import FittedBlend, pack_ragged, unpack_ragged
-from kit.errors import KitError
+from kit.errors import KitError, check_name
 from kit.score.metrics import best_thresholds
 
 METHODS = ("mean", "rank", "weighted", "hill")
+
+
+def check_method(method: str) -> None:
+    """An unknown blend method is an error listing METHODS."""
+    check_name(method, METHODS, "blend method")
+
+
 HILL_MAX_STEPS = 25  # additions after the best single model; the climb stops earlier once nothing improves
 
 
@@ -138,8 +145,7 @@ class Blender:
     """One method over stacked member predictions (members x rows x classes)."""
 
     def __init__(self, method: str, oof: np.ndarray, test: np.ndarray):
-        if method not in METHODS:
-            raise KitError(f"unknown blend method {method!r}: expected one of {', '.join(METHODS)}")
+        check_method(method)
         self.method = method
         self.reference: Knots | None = None
         self.member_knots: list[Knots] = []

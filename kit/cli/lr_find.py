@@ -5,7 +5,11 @@ from pathlib import Path
 import click
 
 from kit.cli.group import main
-from kit.cli.options import config_option, data_option, resolve, settings_options
+from kit.cli.options import config_option, data_option, resolve, table_options
+from kit.settings import TRAIN
+
+# `kit train`'s options (kit/settings/train.py) but --model and --fold, which have their own below.
+settings_options = table_options(TRAIN, skip=("model", "fold"))
 
 
 @main.command("lr-find")

@@ -1,4 +1,5 @@
-"""Options shared by several commands, and the context they resolve to."""
+"""Options shared by several commands, the options generated from a settings table, and the context they
+resolve to."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from kit.config import Config, load_config
+from kit.config import DEFAULT_CONFIG_NAME, Config, load_config
 from kit.data.reading import CompetitionData
-from kit.settings import FIELDS
+from kit.settings.fields import Field, Table, cli_default, option_flags
 
 
 def config_option(func):
@@ -30,6 +31,15 @@ class Context:
     config: Config
     data: CompetitionData
 
+    @property
+    def source(self) -> str:
+        """The config file's name for messages."""
+        return str(self.config.path or DEFAULT_CONFIG_NAME)
+
+    def section(self, table: Table, options: dict | None = None) -> dict:
+        """The table's defaults, then the config's section, then the command-line `options` (None: not given)."""
+        return table.resolve(self.config.section(table.section), options, self.source)
+
 
 def resolve(config_path: Path | None, data_dir: Path | None = None) -> Context:
     config = load_config(config_path)
@@ -45,28 +55,62 @@ def warn(line: str) -> None:
     click.echo(f"warning: {line}", err=True)
 
 
-CLI_SKIP = {"model", "fold", "mean", "std"}  # the commands' own options, or config-file only
+# ---------------------------------------------------------------- options generated from a settings table
 
 
-def _shown(value) -> str:
-    return "none" if value is None else ("see kit/settings.py" if isinstance(value, list) else str(value))
+class RegistryChoice(click.Choice):
+    """click.Choice over a field's choices, read when first needed (a registry may live beside torch)."""
+
+    def __init__(self, field: Field):
+        self.field = field
+        super().__init__((), case_sensitive=True)
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self.field.choice_names())
+
+    @choices.setter
+    def choices(self, _value) -> None:  # click.Choice.__init__ assigns it; the registry is the source
+        pass
 
 
-def settings_options(func):
-    """One option per train setting (kit/settings.py FIELDS); None = not given, so the config file wins."""
-    for f in reversed(FIELDS):
-        if f.name in CLI_SKIP:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f.help if "(default:" in f.help else f"{f.help} [default: {_shown(f.default)}]"
-        if f.type is bool:
-            func = click.option(f"{flag}/--no-{f.name.replace('_', '-')}", f.name, default=None, help=help_text)(func)
-        elif f.name == "augment":
-            func = click.option(flag, f.name, type=click.Choice(["default", "none"]), default=None,
-                                help="Augmentation: the default pipeline (flips, 90-degree rotations, affine, brightness/"
-                                     "contrast) or none; set a list in the config's train.augment. "
-                                     "[default: default]")(func)
-        else:
-            kind = click.Choice(f.choices) if f.choices else f.type
-            func = click.option(flag, f.name, type=kind, default=None, help=help_text)(func)
-    return func
+def option_type(f: Field):
+    if f.type is bool:
+        return None
+    if f.choices:
+        return RegistryChoice(f)
+    if f.type is int and f.minimum is not None:
+        return click.IntRange(min=int(f.minimum))
+    if f.type is Path:
+        return click.Path(path_type=Path)
+    return f.type
+
+
+def option_help(f: Field) -> str:
+    if "(default:" in f.help or "[default:" in f.help:
+        return f.help
+    return f"{f.help} [default: {cli_default(f.default)}]"
+
+
+def table_options(table: Table, skip: tuple[str, ...] = ()):
+    """One option per field of `table` that the command line offers, in table order. Every default is None
+    (not given), so the config file's section wins over the table's default and the option over both."""
+    def decorate(func):
+        for f in reversed(table.fields):
+            if f.cli and f.name not in skip:
+                func = click.option(*option_flags(f), f.name, type=option_type(f), default=None,
+                                    help=option_help(f))(func)
+        return func
+    return decorate
+
+
+def option_words(f: Field, value) -> list[str]:
+    """The command-line words that give `f` the value `value` (for recording how a file was made)."""
+    if value is None:
+        return []
+    flags = [flag for spelling in option_flags(f) for flag in spelling.split("/")]
+    if f.type is bool:
+        on, off = (flags + [None])[:2]
+        return [on] if value else ([off] if off else [])
+    long = next((flag for flag in flags if flag.startswith("--")), flags[0])
+    return [long, cli_default(value)]

@@ -6,12 +6,14 @@ from pathlib import Path
 import click
 
 from kit.cli.group import main
+from kit.cli.options import RegistryChoice
 from kit.layout import BEST_CHECKPOINT
+from kit.settings import FIELD
 
 
 @main.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--tta", type=click.Choice(["none", "flip", "d4"]), default=None,
+@click.option("--tta", type=RegistryChoice(FIELD["tta"]), default=None,
               help="Test-time augmentation. [default: the run's]")
 @click.option("--split", type=click.Choice(["both", "oof", "test"]), default="both", show_default=True,
               help="Which predictions to redo.")

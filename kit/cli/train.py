@@ -1,9 +1,14 @@
+"""`kit train`: train backbones on folds (one process, DDP under torchrun, or fanned out over GPUs)."""
 from __future__ import annotations
 
 import click
 
 from kit.cli.group import main
-from kit.cli.options import config_option, data_option, resolve, settings_options
+from kit.cli.options import config_option, data_option, resolve, table_options
+from kit.settings import TRAIN
+
+# One option per train setting (kit/settings/train.py FIELDS) but --model and --fold, which have their own below.
+settings_options = table_options(TRAIN, skip=("model", "fold"))
 
 
 @main.command()

@@ -21,7 +21,6 @@ size and mtime compared with the signature. That is one stat per file (about 3 u
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import threading
@@ -35,9 +34,9 @@ import numpy as np
 
 from kit import io
 from kit.data.reading import CompetitionData, DecodingStore, ImageStore, Source
+from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
 from kit.system import available_cores
-from kit.data.spec import CompetitionSpec
 
 FORMAT = 1
 CACHE_ENV = "KIT_CACHE"
@@ -134,14 +133,6 @@ def signatures(store: DecodingStore, rows: Sequence[int]) -> np.ndarray:
                 continue
             out[k, c, 1:] = (st.st_size, st.st_mtime_ns)
     return out
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(path: Path) -> dict | None:
@@ -260,7 +251,7 @@ def check_cache(folder: Path, data: CompetitionData, split: str, size: int, ids:
         return None, f"cache {files.pixels} is stale: it lacks {len(missing)} Id(s), e.g. {missing[0]}"
     rows = np.array([row_of[sample_id] for sample_id in ids], dtype=np.int64)
     try:
-        if sha256_file(files.signature) != manifest.get("signature_sha256"):
+        if io.sha256_file(files.signature) != manifest.get("signature_sha256"):
             return None, f"cache {files.pixels} is inconsistent (signature file changed)"
         stored = np.load(files.signature)
         done = np.fromfile(files.done, dtype=np.uint8)
@@ -373,7 +364,7 @@ def _write_manifest(files: SplitFiles, split, size, spec, sources, ids, complete
     manifest = {
         "format": FORMAT, "split": split, "size": size, "channels": list(spec.channels), "image_ext": spec.image_ext,
         "sources": source_meta(sources), "shape": [len(ids), size, size, spec.num_channels], "dtype": "uint8",
-        "complete": bool(complete), "bad": list(bad), "signature_sha256": sha256_file(files.signature),
+        "complete": bool(complete), "bad": list(bad), "signature_sha256": io.sha256_file(files.signature),
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "ids": list(ids),
     }
     io.write_text(files.manifest, json.dumps(manifest))
@@ -402,7 +393,7 @@ def _plan(files: SplitFiles, split, size, spec, sources, ids, current: np.ndarra
             reason = "the Ids changed"
         if reason is None:
             try:
-                ok = (sha256_file(files.signature) == manifest.get("signature_sha256")
+                ok = (io.sha256_file(files.signature) == manifest.get("signature_sha256")
                       and npy_layout(files.pixels)[0] == shape and files.done.stat().st_size == n)
             except (OSError, ValueError):
                 ok = False

@@ -10,9 +10,9 @@ from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
 from kit import io
 from kit.data.reading import labels_to_matrix
+from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
 from kit.layout import FOLDS_FILE, folds_summary
-from kit.data.spec import CompetitionSpec
 
 DEFAULT_FOLDS_PATH = FOLDS_FILE
 

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from kit import io
-from kit.errors import KitError
 from kit.data.spec import CompetitionSpec
+from kit.errors import KitError
 
 # OpenCV would otherwise start one thread per core inside every DataLoader worker.
 cv2.setNumThreads(1)

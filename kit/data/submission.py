@@ -10,8 +10,8 @@ import pandas as pd
 
 from kit import io
 from kit.data.reading import matrix_to_targets, read_sample_ids
-from kit.errors import KitError
 from kit.data.spec import CompetitionSpec
+from kit.errors import KitError
 
 CLASS_INDEX = re.compile(r"[0-9]+")  # str.isdigit() would accept other scripts' digits, which int() rejects
 

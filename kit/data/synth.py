@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from kit import io
-from kit.errors import KitError
 from kit.data.spec import CompetitionSpec
+from kit.errors import KitError
 
 MIN_FREQUENCY = 0.006  # keeps HPA's rarest classes present in small synthetic sets
 MAX_LABELS = 4

@@ -6,7 +6,6 @@ can add rows but never truncate or interleave them; the header is written only b
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 from datetime import datetime, timezone
@@ -18,14 +17,6 @@ COLUMNS = ("time", "file", "sha256", "competition", "message", "outcome", "score
 DEFAULT_LOG = SUBMISSION_LOG
 # Outcomes that mean Kaggle holds a submission of these bytes (a scoring error still used up a submission).
 SUBMITTED = ("submitted", "scored", "scoring-failed")
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _line(values) -> bytes:

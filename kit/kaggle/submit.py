@@ -13,7 +13,8 @@ from pathlib import Path
 from kit.data.spec import CompetitionSpec
 from kit.data.submission import validate_submission
 from kit.errors import KitError
-from kit.kaggle.log import DEFAULT_LOG, append_row, previous_submission, sha256_of
+from kit.io import sha256_file
+from kit.kaggle.log import DEFAULT_LOG, append_row, previous_submission
 from kit.layout import submission_report
 
 MAX_MESSAGE = 250
@@ -105,7 +106,7 @@ def submit(path: str | os.PathLike, spec: CompetitionSpec, sample_submission: st
     path = Path(path)
     competition = competition or spec.slug
     message = " ".join((message or default_message(path)).split())
-    sha = sha256_of(path) if path.is_file() else ""
+    sha = sha256_file(path) if path.is_file() else ""
     result = SubmitResult(file=path, competition=competition, message=message, sha256=sha, rows=0, outcome="",
                           dry_run=dry_run)
 

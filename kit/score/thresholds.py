@@ -8,10 +8,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kit.errors import KitError
+from kit.errors import KitError, check_name
 from kit.score.metrics import Metric, parse_metric
 
 MODES = ("per-class", "global", "ratio")
+
+
+def check_mode(mode: str) -> None:
+    """An unknown threshold mode is an error listing MODES."""
+    check_name(mode, MODES, "threshold mode")
 
 
 @dataclass
@@ -44,8 +49,7 @@ def fit_thresholds(truth: np.ndarray, scores: np.ndarray, mode: str = "per-class
     threshold for micro and samples). `ratio` mode needs `target_scores` (the test predictions): each class's
     threshold makes its predicted rate on them match its rate in `truth`. In `per-class` and `ratio` mode,
     classes with fewer than `min_positives` positives in `truth` use the global threshold."""
-    if mode not in MODES:
-        raise KitError(f"unknown threshold mode {mode!r}: expected one of {', '.join(MODES)}")
+    check_mode(mode)
     metric = parse_metric(metric)
     truth = np.asarray(truth, dtype=bool)
     few = truth.sum(axis=0) < min_positives

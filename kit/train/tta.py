@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from kit.errors import check_name
+
 # (quarter turns, horizontal flip first)
 VIEWS = {
     "none": [(0, False)],
@@ -24,8 +26,7 @@ def apply_view(images: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
 
 
 def views(mode: str) -> list[tuple[int, bool]]:
-    if mode not in VIEWS:
-        raise ValueError(f"unknown TTA {mode!r}: expected one of {', '.join(VIEWS)}")
+    check_name(mode, VIEWS, "TTA")
     return VIEWS[mode]
 
 

@@ -1,17 +1,25 @@
 """The settings of one training run: defaults, then the config's `train:` section, then command-line options.
 
-One table (`FIELDS`) names every knob with its default, type and help; the `kit train` options are generated
-from it, and the fully resolved settings are saved beside each run as `config.yaml`.
+One table (`FIELDS`, the `train` section) names every knob with its default, type and help; the `kit train`
+options are generated from it, and the fully resolved settings are saved beside each run as `config.yaml`.
+Adding a knob is one `Field(...)` line here (and the code that uses it).
+
+>>> settings = resolve_settings({"epochs": 3, "models": ["resnet34", {"name": "resnet50", "lr": 3e-4}]},
+...                             {"batch_size": 16})
+>>> [(s.model, s.epochs, s.lr, s.batch_size) for s in settings]
+[('resnet34', 3, 0.001, 16), ('resnet50', 3, 0.0003, 16)]
+>>> settings[1].fold_run.oof.as_posix()
+'runs/resnet50/fold0/oof.csv'
 """
 from __future__ import annotations
 
 import copy
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from kit.errors import KitError
 from kit.layout import FOLDS_FILE, RUNS_ROOT, FoldRun, fold_run
+from kit.settings.fields import Field, Registry, Table
 
 DEFAULT_AUGMENT = [
     {"name": "HorizontalFlip", "p": 0.5},
@@ -21,16 +29,48 @@ DEFAULT_AUGMENT = [
     {"name": "RandomBrightnessContrast", "brightness_limit": 0.1, "contrast_limit": 0.1, "p": 0.5},
 ]
 LOSSES = ("bce", "focal", "soft_f1")
+TTA_VIEWS = Registry("kit.train.tta", "VIEWS")
 
 
-@dataclass(frozen=True)
-class Field:
-    name: str
-    default: Any
-    type: type | None  # int, float, str, bool; None: structured (config file only)
-    help: str
-    choices: tuple[str, ...] | None = None
-    nullable: bool = False
+def parse_loss(value, source: str = "loss") -> dict[str, float]:
+    """'bce', 'bce+0.5*soft_f1' or {bce: 1, soft_f1: 0.5} -> {name: weight}."""
+    if isinstance(value, dict):
+        terms = {str(k): v for k, v in value.items()}
+    elif isinstance(value, str):
+        terms = {}
+        for part in value.replace(" ", "").split("+"):
+            weight, _, name = part.rpartition("*")
+            terms[name] = weight or 1.0
+    else:
+        raise KitError(f"{source}: expected a loss name, a sum such as 'bce+0.5*soft_f1', or a mapping")
+    result = {}
+    for name, weight in terms.items():
+        if name not in LOSSES:
+            raise KitError(f"{source}: unknown loss {name!r}; known: {', '.join(LOSSES)}")
+        try:
+            result[name] = float(weight)
+        except (TypeError, ValueError):
+            raise KitError(f"{source}: weight of {name} is not a number: {weight!r}") from None
+    if not result or all(w == 0 for w in result.values()):
+        raise KitError(f"{source}: no loss term with a non-zero weight")
+    return result
+
+
+def parse_augment(value, where: str) -> list[dict]:
+    """An albumentations pipeline as data: [{name: Transform, param: value}], 'default' or 'none'."""
+    if value in ("none", [], False):
+        return []
+    if value == "default":
+        return copy.deepcopy(DEFAULT_AUGMENT)
+    if not isinstance(value, list) or not all(isinstance(item, dict) and "name" in item for item in value):
+        raise KitError(f"{where}: expected a list of {{name: Transform, param: value}} entries, or 'none'")
+    return copy.deepcopy(value)
+
+
+def parse_channel_values(value, where: str) -> list[float]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, (int, float)) for v in value):
+        raise KitError(f"{where}: expected a list of numbers, one per channel")
+    return [float(v) for v in value]
 
 
 FIELDS = (
@@ -54,17 +94,19 @@ FIELDS = (
           ("onecycle", "cosine", "constant")),
     Field("warmup", 0.1, float, "Share of the steps spent warming up (one-cycle: rising to the peak)."),
     Field("freeze_epochs", 0, int, "Train only the head for this many epochs, then every layer."),
-    Field("loss", "bce", str, "Loss: bce, focal, soft_f1, or a weighted sum such as 'bce+0.5*soft_f1'."),
+    Field("loss", "bce", str, "Loss: bce, focal, soft_f1, or a weighted sum such as 'bce+0.5*soft_f1'.",
+          parse=parse_loss),
     Field("focal_gamma", 2.0, float, "Focusing parameter of the focal loss."),
     Field("pos_weight", "none", str, "Per-class positive weights: auto = (negatives/positives), clipped.",
           ("none", "auto")),
     Field("pos_weight_max", 10.0, float, "Upper clip of the automatic positive weights."),
     Field("sampler", "none", str, "balanced: oversample images holding rare classes.", ("none", "balanced")),
     Field("sampler_power", 0.5, float, "Balanced sampler: an image's weight is (1/frequency of its rarest class)^p."),
-    Field("augment", DEFAULT_AUGMENT, None, "albumentations transforms as data: [{name: ..., param: ...}]; "
-          "'none' for none."),
+    Field("augment", DEFAULT_AUGMENT, None, "Augmentation: the default pipeline (flips, 90-degree rotations, affine, "
+          "brightness/contrast) or none; set a list in the config's train.augment ([{name: Transform, param: "
+          "value}]). [default: default]", ("default", "none"), parse=parse_augment),
     Field("tta", "d4", str, "Test-time augmentation of the predictions: none (1 view), flip (4), d4 (8).",
-          ("none", "flip", "d4")),
+          TTA_VIEWS),
     Field("ema", 0.0, float, "Decay of an exponential moving average of the weights (0: off), used to validate "
           "and predict."),
     Field("swa", 0, int, "Stochastic weight averaging: validate and predict with the mean of the last N epochs' "
@@ -98,9 +140,9 @@ FIELDS = (
     Field("dropout", 0.25, float, "Dropout before the head's linear layer."),
     Field("prior_bias", True, bool, "Start the head's biases at the log-odds of each class's frequency."),
     Field("mean", None, None, "Per-channel normalisation mean (0..1); default: measured on training images.",
-          nullable=True),
+          nullable=True, parse=parse_channel_values, cli=False),
     Field("std", None, None, "Per-channel normalisation std (0..1); default: measured on training images.",
-          nullable=True),
+          nullable=True, parse=parse_channel_values, cli=False),
     Field("progress", True, bool, "Show a progress bar per epoch."),
 )
 FIELD = {f.name: f for f in FIELDS}
@@ -144,81 +186,6 @@ class Settings:
         return self.lr / 10 if self.freeze_epochs else self.lr
 
 
-def parse_loss(value, source: str = "loss") -> dict[str, float]:
-    """'bce', 'bce+0.5*soft_f1' or {bce: 1, soft_f1: 0.5} -> {name: weight}."""
-    if isinstance(value, dict):
-        terms = {str(k): v for k, v in value.items()}
-    elif isinstance(value, str):
-        terms = {}
-        for part in value.replace(" ", "").split("+"):
-            weight, _, name = part.rpartition("*")
-            terms[name] = weight or 1.0
-    else:
-        raise KitError(f"{source}: expected a loss name, a sum such as 'bce+0.5*soft_f1', or a mapping")
-    result = {}
-    for name, weight in terms.items():
-        if name not in LOSSES:
-            raise KitError(f"{source}: unknown loss {name!r}; known: {', '.join(LOSSES)}")
-        try:
-            result[name] = float(weight)
-        except (TypeError, ValueError):
-            raise KitError(f"{source}: weight of {name} is not a number: {weight!r}") from None
-    if not result or all(w == 0 for w in result.values()):
-        raise KitError(f"{source}: no loss term with a non-zero weight")
-    return result
-
-
-def _coerce(field: Field, value, source: str):
-    where = f"{source}: {field.name}"
-    if value is None:
-        if field.nullable or field.default is None:
-            return None
-        raise KitError(f"{where}: must not be empty")
-    if field.name == "loss":
-        return parse_loss(value, where)
-    if field.name == "augment":
-        if value in ("none", [], False):
-            return []
-        if value == "default":
-            return copy.deepcopy(DEFAULT_AUGMENT)
-        if not isinstance(value, list) or not all(isinstance(item, dict) and "name" in item for item in value):
-            raise KitError(f"{where}: expected a list of {{name: Transform, param: value}} entries, or 'none'")
-        return copy.deepcopy(value)
-    if field.name in ("mean", "std"):
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (int, float)) for v in value):
-            raise KitError(f"{where}: expected a list of numbers, one per channel")
-        return [float(v) for v in value]
-    if field.type is bool:
-        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
-            return value.lower() in ("true", "yes", "on", "1")
-        if not isinstance(value, bool):
-            raise KitError(f"{where}: expected true or false, got {value!r}")
-        return value
-    try:
-        if field.type is int and (isinstance(value, bool) or float(value) != int(float(value))):
-            raise ValueError
-        value = field.type(value) if field.type is not int else int(float(value))
-    except (TypeError, ValueError):
-        raise KitError(f"{where}: expected {field.type.__name__}, got {value!r}") from None
-    if field.choices and value not in field.choices:
-        raise KitError(f"{where}: {value!r} is not one of {', '.join(field.choices)}")
-    return value
-
-
-def normalise(values: dict, source: str = "settings", check: bool = True) -> dict:
-    """Defaults plus `values`, each coerced to its field's type; unknown names and bad values are errors."""
-    unknown = sorted(set(values) - set(FIELD))
-    if unknown:
-        raise KitError(f"{source}: unknown train setting(s) {', '.join(unknown)}; known: {', '.join(FIELD)}")
-    result = {f.name: copy.deepcopy(f.default) for f in FIELDS}
-    result["loss"] = parse_loss(result["loss"])
-    for name, value in values.items():
-        result[name] = _coerce(FIELD[name], value, source)
-    if check:
-        _check(result, source)
-    return result
-
-
 def _check(result: dict, source: str) -> None:
     for name in ("epochs", "batch_size", "accumulate", "size"):
         if result[name] < 1:
@@ -245,6 +212,15 @@ def _check(result: dict, source: str) -> None:
                        f"got {result['freeze_epochs']}")
     if result["patience"] < 0 or result["workers"] is not None and result["workers"] < 0:
         raise KitError(f"{source}: patience and workers must not be negative")
+
+
+# The `train:` section. Its messages read `kit.yaml: train: epochs: ...`.
+TRAIN = Table("train", FIELDS, check=_check, separator=": ", noun="train setting(s)")
+
+
+def normalise(values: dict, source: str = "settings", check: bool = True) -> dict:
+    """Defaults plus `values`, each coerced to its field's type; unknown names and bad values are errors."""
+    return TRAIN.normalise(values, source, check)
 
 
 def model_entries(section: dict, source: str) -> list[dict]:
@@ -299,3 +275,11 @@ def run_config(settings: Settings, data) -> dict:
         config["external"] = [{"labels": str(labels.resolve()), "images": str(source.image_dir.resolve()),
                                "ext": source.image_ext} for source, labels in zip(data.external, data.external_labels)]
     return {**config, "train": settings.to_dict()}
+
+
+def train_value(section: dict, name: str, source: str = "kit.yaml"):
+    """One setting of a config's `train:` section (its default where absent), without resolving the others:
+    how `kit folds` and `kit blend` find the folds file and the runs root that `kit train` uses."""
+    field = FIELD[name]
+    return field.coerce(section[name], TRAIN.where(f"{source}: train", name)) if name in section \
+        else field.default_value()
