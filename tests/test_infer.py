@@ -127,3 +127,16 @@ def test_missing_test_image_is_one_line(blend_copy, tmp_path):
     os.unlink(victim)
     result = run("infer", blend_copy, "--data", data, "--out", tmp_path / "s.csv")
     assert "missing channel file" in error_line(result)
+
+
+@pytest.mark.parametrize("method,thresholds", [("hill", "ratio"), ("weighted", "global")])
+def test_other_methods_and_threshold_modes_reproduce_their_blend(tiny_blend, tmp_path, method, thresholds):
+    from kit.blend.blending import blend_runs
+    from kit.infer.apply import infer
+
+    result = blend_runs([tiny_blend.runs], HPA, tiny_blend.folds, tiny_blend.data / "sample_submission.csv",
+                        tiny_blend.data / "train.csv", tmp_path, method, method=method, thresholds=thresholds,
+                        plot=False)
+    out = infer(result.files["json"], tiny_blend.data, tmp_path / "again.csv", workers=0, log=lambda line: None)
+    assert out.path.read_bytes() == result.files["csv"].read_bytes()
+    assert np.array_equal(out.thresholds, result.thresholds)

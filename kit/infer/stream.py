@@ -20,7 +20,7 @@ from kit.data.loader import hwc_to_chw, to_model_input
 from kit.data.reading import CompetitionData, DecodingStore, resize
 from kit.errors import KitError
 from kit.infer.ensemble import CHECKPOINT, Ensemble
-from kit.train.device import Runtime, amp_dtype, pick_device
+from kit.train.device import Runtime, amp_dtype, check_amp, pick_device
 from kit.train.tta import tta_probabilities
 
 MAX_CHUNK = 1024  # images decoded at a time, at most (unless one model's batch is larger)
@@ -59,8 +59,9 @@ def load_models(ensemble: Ensemble, device: str = "auto", log: Callable[[str], N
                 raise KitError(f"{member.fold_dir(fold) / CHECKPOINT}: trained for {spec.num_classes} classes / "
                                f"{spec.num_channels} channels, the blend {ensemble.source} has "
                                f"{ensemble.spec.num_classes} / {ensemble.spec.num_channels}")
-            runtime = Runtime(device=dev, dtype=amp_dtype(dev, member_precision(dev, settings.amp)),
-                              channels_last=dev.type == "cuda")
+            amp = member_precision(dev, settings.amp)
+            check_amp(dev, amp)  # also picks cuDNN's kernels as training did (benchmark mode)
+            runtime = Runtime(device=dev, dtype=amp_dtype(dev, amp), channels_last=dev.type == "cuda")
             model = runtime.prepare(model).eval()
             models.append(FoldModel(m, fold, model, settings.size, settings.batch_size, settings.mean, settings.std,
                                     settings.tta, runtime))
