@@ -181,7 +181,7 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
         run_roots, spec, plan.folds_path, data.root / spec.sample_submission, labels, blend["out"], blend["name"],
         method=blend["method"], thresholds=blend["thresholds"], min_positives=blend["min_positives"],
         no_empty=blend["no_empty"], allow_partial=blend["allow_partial"], dups=blend["dups"], leak=blend["leak"],
-        command=f"kit run {plan.path}",
+        stacker=blend["stacker"], prior=blend["prior"], command=f"kit run {plan.path}",
     )
     for member, reason in result.blend.left_out:
         log(f"warning: left out {member}: {reason}")

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from kit.data.dups import DEFAULT_DISTANCE, hash_store, near_pairs, pixel_store
-from kit.data.synth_dups import add_near_copies
 
+from kit.data.dups import DEFAULT_DISTANCE, hash_store, near_pairs, pixel_store
 from kit.data.reading import CompetitionData
 from kit.data.spec import HPA
 from kit.data.synth import write_dataset
+from kit.data.synth_dups import add_near_copies
 
 N, CHANNELS, PLANTED = 140_000, 4, 2_000
 

@@ -2,6 +2,20 @@
 from __future__ import annotations
 
 
+def invoke_in(root, args, expect=0):
+    """`kit ARGS` run from the folder `root` (where it finds kit.yaml); asserts its exit status."""
+    import pytest
+    from click.testing import CliRunner
+
+    from kit.cli import main
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == expect, result.output + repr(result.exception)
+    return result
+
+
 def error_line(result) -> str:
     """The one `Error: ...` line of a failed command (exit status 1, no traceback)."""
     assert result.exit_code == 1, result.output

@@ -41,7 +41,7 @@ def test_saved_state_reapplies_the_blend_exactly(method, tmp_path):
     report = json.loads(files["json"].read_text())
     state = read_state(report["state"], files["json"])
     assert state.method == method
-    assert ("npz" in files) == (method == "rank")
+    assert ("npz" in files) == (method in ("rank", "stack"))
     blended = apply(state, np.stack([m.test for m in found]))
     assert np.array_equal(blended, result.test)
     assert report["members"][0]["folds"] == [0, 1, 2, 3]

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from helpers import error_line
-from kit.data.dups import hash_image, near_pairs
 from PIL import Image
 from test_blend import SMALL, cli_args, make_project, write_small_config
 
 from kit.cli import main
+from kit.data.dups import hash_image, near_pairs
 
 
 def brute_force_pairs(hashes: np.ndarray, distance: float) -> set[tuple[int, int, int]]:

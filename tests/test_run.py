@@ -8,10 +8,9 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from click.testing import CliRunner
 from helpers import error_line
+from helpers import invoke_in as invoke
 
-from kit.cli import main
 from kit.data.reading import read_sample_ids
 from kit.data.spec import HPA
 from kit.data.submission import validate_submission
@@ -26,14 +25,6 @@ MODELS = ("test_resnet", "test_byobnet")
 DEMO = yaml.safe_load(find_experiment("demo").read_text())
 EXPERIMENT = {**DEMO, "folds": {**DEMO["folds"], "k": 2},
               "train": {**DEMO["train"], "size": 32, "epochs": 1, "batch_size": 8, "progress": False}}
-
-
-def invoke(root, args, expect=0):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        result = CliRunner().invoke(main, args)
-    assert result.exit_code == expect, result.output + repr(result.exception)
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -8,23 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from click.testing import CliRunner
 from helpers import error_line
+from helpers import invoke_in as invoke
 
 from kit.blend.blending import blend_runs
 from kit.blend.methods import METHODS
-from kit.cli import main
 from kit.data.spec import HPA
 from kit.score.thresholds import MODES
 from kit.settings import BLEND, FOLDS, SUBMIT, TABLES, TRAIN, Field, Table
-
-
-def invoke(root, args, expect=0):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        result = CliRunner().invoke(main, args)
-    assert result.exit_code == expect, result.output + repr(result.exception)
-    return result
 
 
 def write_yaml(path, values):

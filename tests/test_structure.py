@@ -4,6 +4,8 @@ from __future__ import annotations
 import ast
 import doctest
 import importlib
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -84,8 +86,38 @@ def test_no_import_cycle_between_kit_modules():
     assert cycles(graph) == []
 
 
-@pytest.mark.parametrize("name", ["kit.layout", "kit.errors", "kit.settings.fields", "kit.settings.sections",
-                                  "kit.settings.train"])
+PACKAGES = ("kit.data", "kit.score", "kit.train", "kit.blend", "kit.kaggle", "kit.settings")
+
+
+@pytest.mark.parametrize("name", ["kit.layout", "kit.errors", "kit.exports", "kit.settings.fields",
+                                  "kit.settings.sections", "kit.settings.train", "kit.data", "kit.score"])
 def test_docstring_examples_run(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_each_package_names_its_exports_and_each_resolves(name):
+    package = importlib.import_module(name)
+    assert package.__all__ and len(set(package.__all__)) == len(package.__all__)
+    for export in package.__all__:
+        value = getattr(package, export)
+        assert getattr(value, "__module__", name).startswith(name) or not callable(value), export
+    assert set(package.__all__) <= set(dir(package))
+
+
+def test_importing_the_packages_loads_no_torch():
+    code = f"import sys, {', '.join(PACKAGES)}, kit.cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_the_readme_maps_every_command_to_its_module():
+    from kit.cli import main
+
+    readme = (ROOT.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Where things are", 1)[1].split("\n## ", 1)[0]
+    for name, command in main.commands.items():
+        module = command.callback.__module__
+        assert module == f"kit.cli.{name}", f"`kit {name}` is defined in {module}, not kit/cli/{name}.py"
+        row = f"| `kit {name}` | `kit/cli/{name}.py` |"
+        assert row in table, f"README 'Where things are': add a row starting {row}"

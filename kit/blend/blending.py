@@ -19,16 +19,17 @@ from kit.blend.gather import Member, gather
 from kit.blend.methods import METHODS, Blender, check_method
 from kit.blend.report import write_outputs
 from kit.blend.result import BlendResult, Scores
+from kit.blend.stack import STACKERS
 from kit.blend.state import FittedBlend
 from kit.blend.twins import LEAKS, TwinUse, average_groups, copy_labels
 from kit.data.dups import read_pairs
 from kit.data.folds import read_folds
 from kit.data.reading import labels_to_matrix, read_labels, read_sample_ids
 from kit.data.spec import CompetitionSpec
-from kit.errors import KitError
+from kit.errors import KitError, check_name
 from kit.layout import SUBMISSIONS_DIR
 from kit.score.metrics import f1_per_class
-from kit.score.thresholds import apply_thresholds, check_mode, fit_thresholds
+from kit.score.thresholds import apply_thresholds, check_mode, fit_thresholds, read_prior
 
 __all__ = ["METHODS", "Blender", "BlendResult", "Scores", "blend_members", "blend_runs", "evaluate"]
 
@@ -41,38 +42,52 @@ class Evaluation:
     test: np.ndarray
     fold_weights: dict[int, np.ndarray] = field(default_factory=dict)
     state: FittedBlend | None = None
+    cv_predicted: np.ndarray | None = None  # each fold's labels from the fit without it (the cv score's)
 
 
 def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode: str = "per-class",
-             min_positives: int = 5, no_empty: bool = True) -> Evaluation:
-    """Fit weights and thresholds on all OOF rows, and again on each k-1 folds to score the held-out fold."""
-    weights = blender.fit(truth)
-    state = blender.state(weights)  # before the per-fold refits below
-    oof, test = blender.oof(weights), blender.test(weights)
-    fit = fit_thresholds(truth, oof, mode, min_positives, target_scores=test)
-    at_05 = f1_per_class(truth, apply_thresholds(oof, 0.5, no_empty))
-    tuned = f1_per_class(truth, apply_thresholds(oof, fit.thresholds, no_empty))
+             min_positives: int = 5, no_empty: bool = True, prior: np.ndarray | None = None) -> Evaluation:
+    """Fit weights and thresholds on all OOF rows, and again on each k-1 folds to score the held-out fold.
+
+    For a stacker (`blender.cross_fits`), the OOF scores shown and thresholded are cross-fitted (each fold's
+    from a stacker fit on the other folds), and the thresholds applied to a held-out fold are fit on scores
+    cross-fitted within the other folds alone: the held-out fold's labels reach neither.
+
+    `prior` (ratio mode; test positive rates per class, NaN = the train rate) sets the test thresholds; the
+    cross-validated score matches each held-out fold to the train rates, since the prior describes the test set."""
+    fit_all = blender.fit(truth)
+    weights = blender.member_weights(fit_all)
+    state = blender.state(fit_all)  # before the per-fold refits below
+    test = blender.test(fit_all)
+    cv_scores = np.zeros(truth.shape)
     cv_predicted = np.zeros(truth.shape, dtype=bool)
     fold_weights = {}
     for fold in np.unique(fold_of_row):
         held, train = fold_of_row == fold, fold_of_row != fold
         if blender.fitted:
             # Fit from scratch: a warm start from `weights` would carry the held-out fold's labels in.
-            fold_weights[int(fold)] = blender.fit(truth[train], rows=train)
-            train_scores = blender.oof(fold_weights[int(fold)], train)
-            held_scores = blender.oof(fold_weights[int(fold)], held)
+            fold_fit = blender.fit(truth[train], rows=train)
+            fold_weights[int(fold)] = blender.member_weights(fold_fit)
+            held_scores = blender.oof(fold_fit, held)
+            train_scores = (blender.cross_fitted(truth, fold_of_row, train) if blender.cross_fits
+                            else blender.oof(fold_fit, train))
         else:
-            train_scores, held_scores = oof[train], oof[held]
+            train_scores, held_scores = blender.oof(fit_all, train), blender.oof(fit_all, held)
+        cv_scores[held] = held_scores
         # In ratio mode the held-out fold plays the part of the test set: its rates are matched, not its labels.
         fold_fit = fit_thresholds(truth[train], train_scores, mode, min_positives, target_scores=held_scores)
         cv_predicted[held] = apply_thresholds(held_scores, fold_fit.thresholds, no_empty)
     cv = f1_per_class(truth, cv_predicted)
-    return Evaluation(Scores(at_05, tuned, cv, fit), weights, oof, test, fold_weights, state)
+    oof = cv_scores if blender.cross_fits else blender.oof(fit_all)
+    fit = fit_thresholds(truth, oof, mode, min_positives, target_scores=test, prior=prior)
+    at_05 = f1_per_class(truth, apply_thresholds(oof, 0.5, no_empty))
+    tuned = f1_per_class(truth, apply_thresholds(oof, fit.thresholds, no_empty))
+    return Evaluation(Scores(at_05, tuned, cv, fit), weights, oof, test, fold_weights, state, cv_predicted)
 
 
 def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.ndarray, spec: CompetitionSpec,
                   method: str = "mean", thresholds: str = "per-class", min_positives: int = 5,
-                  no_empty: bool = True) -> BlendResult:
+                  no_empty: bool = True, stacker: str = "logistic", prior: np.ndarray | None = None) -> BlendResult:
     """Blend gathered members in memory (no files): score each member and the blend the same way."""
     check_method(method)
     check_mode(thresholds)
@@ -86,14 +101,15 @@ def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.
         member.name: evaluate(Blender("mean", oof[i : i + 1], test[i : i + 1]), truth, fold_of_row, **settings).scores
         for i, member in enumerate(members)
     }
-    blended = evaluate(Blender(method, oof, test), truth, fold_of_row, **settings)
+    blended = evaluate(Blender(method, oof, test, stacker), truth, fold_of_row, **settings, prior=prior)
     return BlendResult(
         spec=spec, method=method, threshold_mode=thresholds, min_positives=min_positives, no_empty=no_empty,
         members=[member.name for member in members], member_paths=[member.path for member in members],
         weights=blended.weights, member_scores=member_scores, scores=blended.scores, truth=truth,
         oof=blended.oof, test=blended.test, predicted=apply_thresholds(blended.test, blended.scores.fit.thresholds,
                                                                       no_empty),
-        fold_weights=blended.fold_weights, state=blended.state, folds=[int(f) for f in np.unique(fold_of_row)],
+        fold_weights=blended.fold_weights, state=blended.state, stacker=stacker if method == "stack" else None,
+        prior=prior, folds=[int(f) for f in np.unique(fold_of_row)],
     )
 
 
@@ -122,22 +138,29 @@ def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, fol
                out_dir: str | os.PathLike = SUBMISSIONS_DIR, name: str = "blend", *, method: str = "mean",
                thresholds: str = "per-class", min_positives: int = 5, no_empty: bool = True,
                allow_partial: bool = False, command: str | None = None, plot: bool = True,
-               dups: str | os.PathLike | None = None, leak: str = "none") -> BlendResult:
+               dups: str | os.PathLike | None = None, leak: str = "none", stacker: str = "logistic",
+               prior: str | os.PathLike | None = None) -> BlendResult:
     """Gather the runs, blend, tune thresholds and write `<out_dir>/<name>.csv`, `.json` and `.png`.
 
     `labels` is train.csv (or a frame from `kit.data.reading.read_labels`). `dups`: a `kit dups` pairs file;
     the blended scores of duplicate test images are averaged, and with `leak='copy'` a test image with a
-    train twin gets that twin's labels (see `kit.blend.twins`). Every check runs before anything is
+    train twin gets that twin's labels (see `kit.blend.twins`). `stacker`: the second level of
+    `method='stack'` (logistic or boosting). `prior`: a CSV of class,rate test positive rates for
+    `thresholds='ratio'` (`kit.score.thresholds.read_prior`). Every check runs before anything is
     written; the submission is validated before it is moved into place.
     """
     if not name or Path(name).name != name or name.startswith("."):
         raise KitError(f"--name {name!r}: expected a plain file name without folders")
     check_method(method)
     check_mode(thresholds)
+    check_name(stacker, STACKERS, "stacker")
+    if prior is not None and thresholds != "ratio":
+        raise KitError(f"--prior sets test positive rates for --thresholds ratio, not {thresholds}")
     if leak not in LEAKS:
         raise KitError(f"--leak {leak!r}: expected one of {', '.join(LEAKS)}")
     if leak != "none" and dups is None:
         raise KitError(f"--leak {leak} needs the pairs of `kit dups` (--dups folds/dups_pairs.csv)")
+    prior_rates = read_prior(prior, spec.classes) if prior is not None else None
     labels = labels if isinstance(labels, pd.DataFrame) else read_labels(labels, spec)
     sample_ids = read_sample_ids(sample_submission_path, spec)
     if not sample_ids:
@@ -149,7 +172,7 @@ def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, fol
     members, left_out = gather(run_dirs, spec, folds, sample_ids, allow_partial,
                                folds_name=str(folds_path), sample_name=Path(sample_submission_path).name)
     result = blend_members(members, truth, folds["fold"].to_numpy(), spec, method, thresholds, min_positives,
-                           no_empty)
+                           no_empty, stacker=stacker, prior=prior_rates)
     result.left_out = left_out
     if pairs is not None:
         use_twins(result, pairs, str(dups), sample_ids, train_ids, leak)
@@ -157,6 +180,7 @@ def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, fol
         f"kit.blend.blending.blend_runs({[str(d) for d in run_dirs]!r}, folds_path={str(folds_path)!r}, "
         f"sample_submission_path={str(sample_submission_path)!r}, out_dir={str(out_dir)!r}, name={name!r}, "
         f"method={method!r}, thresholds={thresholds!r}, min_positives={min_positives}, no_empty={no_empty}, "
-        f"allow_partial={allow_partial}, dups={None if dups is None else str(dups)!r}, leak={leak!r})")
+        f"allow_partial={allow_partial}, dups={None if dups is None else str(dups)!r}, leak={leak!r}, "
+        f"stacker={stacker!r}, prior={None if prior is None else str(prior)!r})")
     result.files = write_outputs(result, Path(out_dir), name, sample_ids, sample_submission_path, plot=plot)
     return result

@@ -2,7 +2,11 @@
 
 `mean`; `rank` (average of per-class ranks, mapped back onto the probability scale); `weighted`
 (non-negative weights summing to 1 that minimise the OOF binary cross-entropy); `hill` (greedy forward
-selection with replacement on tuned macro F1, Caruana et al. 2004).
+selection with replacement on tuned macro F1, Caruana et al. 2004); `stack` (a second-level model per class
+over every member's probabilities of every class, `kit.blend.stack`).
+
+A method's fit is what `Blender.fit` returns: member weights for the weighted means, a
+`kit.blend.stack.Stacker` for `stack`; `Blender.member_weights(fit)` gives the weights shown for either.
 
 Re-applying a fit to new test predictions (`kit infer`): `Blender.state(weights)` exports the fit as a
 `kit.blend.state.FittedBlend` (JSON + numeric arrays), and `apply(state, member_test)` combines new
@@ -15,11 +19,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from kit.blend.stack import STACKERS, Stacker, fit_stacker
 from kit.blend.state import FittedBlend, pack_ragged, unpack_ragged
 from kit.errors import KitError, check_name
 from kit.score.metrics import best_thresholds
 
-METHODS = ("mean", "rank", "weighted", "hill")
+METHODS = ("mean", "rank", "weighted", "hill", "stack")
 
 
 def check_method(method: str) -> None:
@@ -144,9 +149,11 @@ def hill_climb(stack: np.ndarray, truth: np.ndarray, max_steps: int = HILL_MAX_S
 class Blender:
     """One method over stacked member predictions (members x rows x classes)."""
 
-    def __init__(self, method: str, oof: np.ndarray, test: np.ndarray):
+    def __init__(self, method: str, oof: np.ndarray, test: np.ndarray, stacker: str = "logistic"):
         check_method(method)
+        check_name(stacker, STACKERS, "stacker")
         self.method = method
+        self.stacker = stacker
         self.reference: Knots | None = None
         self.member_knots: list[Knots] = []
         if method == "rank":
@@ -159,19 +166,45 @@ class Blender:
 
     @property
     def fitted(self) -> bool:
-        """Whether the weights are learned from labels (and so must be cross-validated)."""
-        return self.method in ("weighted", "hill") and len(self.oof_stack) > 1
+        """Whether the fit is learned from labels (and so must be cross-validated)."""
+        return self.method == "stack" or (self.method in ("weighted", "hill") and len(self.oof_stack) > 1)
 
-    def fit(self, truth: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Weights fit on `rows` of the OOF predictions (all by default)."""
+    @property
+    def cross_fits(self) -> bool:
+        """Whether thresholds must be fit on cross-fitted scores: a stacker's scores on its own training rows
+        are more confident than on new rows, so thresholds fit on them would not transfer."""
+        return self.method == "stack"
+
+    def fit(self, truth: np.ndarray, rows: np.ndarray | None = None):
+        """The method's fit on `rows` of the OOF predictions (all by default): member weights, or a Stacker."""
         stack = self.oof_stack if rows is None else self.oof_stack[:, rows]
+        if self.method == "stack":
+            return fit_stacker(self.stacker, stack, truth)
         if self.method == "weighted":
             return optimise_weights(stack, truth)
         if self.method == "hill":
             return hill_climb(stack, truth)
         return np.full(len(stack), 1.0 / len(stack))
 
-    def combine(self, stack: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    def member_weights(self, fit) -> np.ndarray:
+        """The weight of each member in a fit (a stacker's: each member's share of its use of the inputs)."""
+        return fit.member_weights() if isinstance(fit, Stacker) else np.asarray(fit, dtype=np.float64)
+
+    def cross_fitted(self, truth: np.ndarray, fold_of_row: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Scores of `rows` (a boolean mask; all by default), each fold's from a fit on the other folds among
+        `rows`: the labels of a row never reach its own score."""
+        rows = np.ones(len(fold_of_row), dtype=bool) if rows is None else rows
+        scores = np.zeros((len(fold_of_row), self.oof_stack.shape[2]))
+        for fold in np.unique(fold_of_row[rows]):
+            held, train = rows & (fold_of_row == fold), rows & (fold_of_row != fold)
+            if not train.any():
+                raise KitError("cross-fitting a stacker needs at least 2 folds among the rows it is fit on")
+            scores[held] = self.oof(self.fit(truth[train], rows=train), held)
+        return scores[rows]
+
+    def combine(self, stack: np.ndarray, weights) -> np.ndarray:
+        if isinstance(weights, Stacker):
+            return weights.predict(stack)
         blended = np.tensordot(weights, stack, axes=1)
         return blended if self.reference is None else from_ranks(blended, self.reference)
 
@@ -181,9 +214,11 @@ class Blender:
     def test(self, weights: np.ndarray) -> np.ndarray:
         return self.combine(self.test_stack, weights)
 
-    def state(self, weights: np.ndarray) -> FittedBlend:
+    def state(self, weights) -> FittedBlend:
         """The fit that gave `weights` (on every OOF row), as data that `apply` takes to new test predictions."""
-        state = FittedBlend(self.method, np.asarray(weights, dtype=np.float64))
+        state = FittedBlend(self.method, self.member_weights(weights))
+        if isinstance(weights, Stacker):
+            state.params, state.arrays = weights.to_state()
         if self.method == "rank":
             members = [knot for knots in self.member_knots for knot in knots]  # member-major, then class
             state.params = {"members": len(self.member_knots), "classes": len(self.reference)}
@@ -204,6 +239,10 @@ def apply_weighted(state: FittedBlend, member_test: np.ndarray) -> np.ndarray:
     return np.tensordot(state.weights, member_test, axes=1)
 
 
+def apply_stack(state: FittedBlend, member_test: np.ndarray) -> np.ndarray:
+    return Stacker.from_state(state.params, state.arrays).predict(member_test)
+
+
 def apply_rank(state: FittedBlend, member_test: np.ndarray) -> np.ndarray:
     members, classes = int(state.params["members"]), int(state.params["classes"])
     flat = _knots(state.arrays, "member")
@@ -215,6 +254,7 @@ def apply_rank(state: FittedBlend, member_test: np.ndarray) -> np.ndarray:
 # How each method's fit is applied to new predictions: (state, members x rows x classes) -> rows x classes.
 APPLY: dict[str, Callable[[FittedBlend, np.ndarray], np.ndarray]] = {
     "mean": apply_weighted, "weighted": apply_weighted, "hill": apply_weighted, "rank": apply_rank,
+    "stack": apply_stack,
 }
 
 

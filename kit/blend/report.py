@@ -23,7 +23,8 @@ def summary_table(result: BlendResult) -> str:
     """Each member's OOF macro F1 and the blend's: at 0.5, at tuned thresholds, cross-validated."""
     members = [(name, result.member_scores[name].macro(), float(weight))
                for name, weight in zip(result.members, result.weights)]
-    return format_summary(members, f"blend ({result.method})", result.scores.macro())
+    method = f"{result.method}, {result.stacker}" if result.stacker else result.method
+    return format_summary(members, f"blend ({method})", result.scores.macro())
 
 
 def format_summary(members: Sequence[tuple[str, dict, float]], blend_label: str, blend: dict) -> str:
@@ -92,6 +93,9 @@ def report_dict(result: BlendResult, name: str, files: dict[str, Path]) -> dict:
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": result.command,
         "method": result.method,
+        "stacker": result.stacker,
+        "prior": None if result.prior is None else {
+            cls: float(rate) for cls, rate in zip(classes, result.prior) if not np.isnan(rate)},
         "threshold_mode": result.threshold_mode,
         "min_positives": result.min_positives,
         "no_empty": result.no_empty,

@@ -46,6 +46,8 @@ class BlendResult:
     left_out: list[tuple[str, str]] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
     command: str | None = None
+    stacker: str | None = None  # the second level of method 'stack'
+    prior: np.ndarray | None = None  # test positive rates given for ratio thresholds (NaN: the train rate)
     twins: object | None = None  # kit.blend.twins.TwinUse, when a `kit dups` pairs file was used
     state: FittedBlend | None = None  # the fit, as `kit infer` applies it to a new test set
     folds: list[int] = field(default_factory=list)  # every member's folds (each fold's best.pt is a model)

@@ -48,6 +48,8 @@ def blend(run_dirs, runs_root, folds_path, data_dir, config_path, **options):
       kit blend --method hill --name hill       submissions/hill.csv, .json, .png from every runs/<model>
       kit blend runs/resnet34 runs/densenet121 --thresholds global
       kit blend --dups folds/dups_pairs.csv --leak copy
+      kit blend --method stack --stacker boosting --name stack
+      kit blend --thresholds ratio --prior test_rates.csv
     """
     from kit.blend.blending import blend_runs
     from kit.blend.report import class_table, fallback_note, fold_weights_table, summary_table
@@ -64,7 +66,7 @@ def blend(run_dirs, runs_root, folds_path, data_dir, config_path, **options):
         list(run_dirs) or [runs_root], spec, folds_path, context.data.root / spec.sample_submission, labels,
         values["out"], values["name"], method=values["method"], thresholds=values["thresholds"],
         min_positives=values["min_positives"], no_empty=values["no_empty"], allow_partial=values["allow_partial"],
-        dups=values["dups"], leak=values["leak"],
+        dups=values["dups"], leak=values["leak"], stacker=values["stacker"], prior=values["prior"],
         command=command_line(run_dirs, runs_root, folds_path, data_dir, config_path, values),
     )
     for member, reason in result.left_out:

@@ -4,7 +4,10 @@ A sample is positive for class c when its score is >= thresholds[c] (the rule of
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -43,16 +46,24 @@ def rate_thresholds(scores: np.ndarray, rates: np.ndarray) -> np.ndarray:
 
 
 def fit_thresholds(truth: np.ndarray, scores: np.ndarray, mode: str = "per-class", min_positives: int = 5,
-                   target_scores: np.ndarray | None = None, metric: Metric | str | None = None) -> ThresholdFit:
+                   target_scores: np.ndarray | None = None, metric: Metric | str | None = None,
+                   prior: np.ndarray | None = None) -> ThresholdFit:
     """Fit thresholds on labelled scores (OOF) for `metric` (macro F1 by default). `per-class`: the search of
     `Metric.best_thresholds` (exact per class for macro averaging, coordinate ascent from the best global
     threshold for micro and samples). `ratio` mode needs `target_scores` (the test predictions): each class's
-    threshold makes its predicted rate on them match its rate in `truth`. In `per-class` and `ratio` mode,
-    classes with fewer than `min_positives` positives in `truth` use the global threshold."""
+    threshold makes its predicted rate on them match its rate in `truth`, or its rate in `prior` (one rate per
+    class, NaN where the prior says nothing; see `read_prior`). In `per-class` and `ratio` mode, classes with
+    fewer than `min_positives` positives in `truth` use the global threshold, unless the prior gives their rate."""
     check_mode(mode)
     metric = parse_metric(metric)
     truth = np.asarray(truth, dtype=bool)
     few = truth.sum(axis=0) < min_positives
+    rates = truth.mean(axis=0)
+    if prior is not None and mode == "ratio":
+        prior = np.asarray(prior, dtype=np.float64)
+        given = ~np.isnan(prior)
+        rates = np.where(given, prior, rates)
+        few &= ~given
     # micro and samples searches start from the global threshold, so it is needed there whatever `few` says
     needs_global = mode == "global" or few.any() or (mode == "per-class" and metric.average != "macro")
     global_threshold = metric.best_global_threshold(truth, scores)[0] if needs_global else None
@@ -63,11 +74,58 @@ def fit_thresholds(truth: np.ndarray, scores: np.ndarray, mode: str = "per-class
     else:
         if target_scores is None:
             raise KitError("ratio thresholds need the test predictions to match rates on")
-        thresholds = rate_thresholds(target_scores, truth.mean(axis=0))
+        thresholds = rate_thresholds(target_scores, rates)
     if not few.any():
         return ThresholdFit(thresholds, global_threshold if mode == "per-class" else None, mode)
     thresholds = np.where(few, global_threshold, thresholds)
     return ThresholdFit(thresholds, global_threshold, mode, [int(c) for c in np.flatnonzero(few)])
+
+
+def read_prior(path: str | os.PathLike, classes: Sequence[str]) -> np.ndarray:
+    """A prior of test positive rates: a CSV of `class,rate` rows (a header line is optional), the class by
+    name or index. Returns one rate per class, NaN for the classes the file leaves out (they keep their
+    train rate). An unknown or repeated class, or a rate that is not a number in [0, 1], is an error."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise KitError(f"{path}: prior file not found")
+    index_of = {name: c for c, name in enumerate(classes)}
+    rates = np.full(len(classes), np.nan)
+    seen: dict[int, int] = {}
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except UnicodeDecodeError as err:
+        raise KitError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+    for line, row in enumerate(rows, start=1):
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) != 2:
+            raise KitError(f"{path}: line {line}: expected 2 fields (class, rate), found {len(row)}")
+        name, text = row[0].strip(), row[1].strip()
+        try:
+            rate = float(text)
+        except ValueError:
+            if line == 1:
+                continue  # the header
+            raise KitError(f"{path}: line {line}: class {name!r}: rate {text!r} is not a number") from None
+        if name in index_of:
+            c = index_of[name]
+        elif name.isdigit() and int(name) < len(classes):
+            c = int(name)
+        else:
+            raise KitError(f"{path}: line {line}: {name!r} is not a class of the competition (a name, or an index "
+                           f"0..{len(classes) - 1})")
+        if not 0.0 <= rate <= 1.0:  # NaN fails too
+            raise KitError(f"{path}: line {line}: class {classes[c]!r}: rate {text} is outside [0, 1]")
+        if c in seen:
+            raise KitError(f"{path}: line {line}: class {classes[c]!r} was already given on line {seen[c]}")
+        seen[c] = line
+        rates[c] = rate
+    if not seen:
+        raise KitError(f"{path}: no class,rate rows")
+    return rates
 
 
 def apply_thresholds(scores: np.ndarray, thresholds: np.ndarray | float, no_empty: bool = True) -> np.ndarray:

@@ -8,7 +8,7 @@ come from (the folds file, the runs root) is the `train:` section's `folds` and 
 'rank'
 >>> BLEND.resolve({"method": "median"}, {}, "kit.yaml")
 Traceback (most recent call last):
-kit.errors.KitError: kit.yaml: blend.method: 'median' is not one of mean, rank, weighted, hill
+kit.errors.KitError: kit.yaml: blend.method: 'median' is not one of mean, rank, weighted, hill, stack
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from kit.settings.fields import Field, Registry, Table, check_plain_name
 BLEND_METHODS = Registry("kit.blend.methods", "METHODS")
 THRESHOLD_MODES = Registry("kit.score.thresholds", "MODES")
 LEAK_USES = Registry("kit.blend.twins", "LEAKS")
+STACKERS = Registry("kit.blend.stack", "STACKERS")
 
 FOLDS = Table("folds", (
     Field("k", 5, int, "Number of folds.", minimum=2),
@@ -37,9 +38,10 @@ BLEND = Table("blend", (
     Field("name", "blend", str, "Output name: <out>/<name>.csv, .json, .png."),
     Field("out", SUBMISSIONS_DIR, Path, "Output folder."),
     Field("method", "mean", str, "mean; rank (average of per-class ranks); weighted (weights fit on OOF); "
-          "hill (Caruana greedy selection with replacement).", BLEND_METHODS),
+          "hill (Caruana greedy selection with replacement); stack (a second-level model per class over every "
+          "member's probabilities of every class, nested in the folds).", BLEND_METHODS),
     Field("thresholds", "per-class", str, "per-class: best OOF score per class; global: one for all; "
-          "ratio: test positive rate matches the train rate.", THRESHOLD_MODES),
+          "ratio: test positive rate matches the train rate (or --prior).", THRESHOLD_MODES),
     Field("min_positives", 5, int, "Classes with fewer OOF positives use the global threshold.", minimum=0),
     Field("no_empty", True, bool, "Give a sample with no class above its threshold its highest-scoring class.",
           flags=("--no-empty/--allow-empty",)),
@@ -48,6 +50,10 @@ BLEND = Table("blend", (
           "their blended scores.", nullable=True),
     Field("leak", "none", str, "copy: a test image with a train twin in --dups gets that twin's labels (a leak of "
           "the competition's labels onto its test set; off unless asked).", LEAK_USES),
+    Field("stacker", "logistic", str, "The second level of --method stack: logistic regression or histogram "
+          "gradient boosting (scikit-learn).", STACKERS),
+    Field("prior", None, Path, "With --thresholds ratio: CSV of class,rate (class name or index) giving the test "
+          "set's positive rates; classes it leaves out keep their train rate.", nullable=True),
 ), check=_check_blend)
 
 SUBMIT = Table("submit", (
