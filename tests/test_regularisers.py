@@ -19,10 +19,10 @@ from kit.data.folds import make_folds
 from kit.data.reading import CompetitionData
 from kit.data.spec import HPA
 from kit.settings import resolve_settings
+from kit.train import find_lr
 from kit.train.checkpoint import load_checkpoint
 from kit.train.loop import train_fold
 from kit.train.losses import MultiLabelLoss
-from kit.train.lr_find import lr_find
 from kit.train.mixing import BatchMixer
 from kit.train.models import create_model
 
@@ -270,7 +270,7 @@ def test_lr_find_plots_suggests_inside_the_range_and_leaves_runs_alone(synth_dir
     assert 1e-5 <= suggested <= 10
 
     settings = settings_for(folds_csv, runs, prior_bias=False, freeze_epochs=0)
-    found = lr_find(settings, CompetitionData(synth_dir, HPA), start_lr=1e-4, end_lr=1.0, steps=30,
+    found = find_lr(settings, CompetitionData(synth_dir, HPA), start_lr=1e-4, end_lr=1.0, steps=30,
                     out=tmp_path / "lib.png", log=lambda line: None)
     assert (tmp_path / "lib.png").is_file() and _tree(runs) == before
     assert found.lrs[0] == pytest.approx(1e-4) and np.all(np.diff(found.lrs) >= 0) and found.lrs[-1] <= 1.0 + 1e-9

@@ -39,7 +39,7 @@ def lr_find(model, fold, start_lr, end_lr, steps, out, data_dir, config_path, **
     """
     from kit.settings import resolve_settings
     from kit.train.loop import check_runs
-    from kit.train.lr_find import lr_find as run_lr_find
+    from kit.train.lr_find import find_lr
 
     context = resolve(config_path, data_dir)
     source = str(context.config.path or "kit.yaml")
@@ -47,6 +47,6 @@ def lr_find(model, fold, start_lr, end_lr, steps, out, data_dir, config_path, **
         options["fold"] = fold
     settings = resolve_settings(context.config.section("train"), options, [model] if model else None, source)[0]
     check_runs([settings], context.data)
-    result = run_lr_find(settings, context.data, start_lr, end_lr, steps, out=out, log=click.echo)
+    result = find_lr(settings, context.data, start_lr, end_lr, steps, out=out, log=click.echo)
     click.echo(f"wrote {result.plot}")
     click.echo(result.summary())

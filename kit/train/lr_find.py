@@ -100,7 +100,7 @@ def suggestions(lrs: np.ndarray, smoothed: np.ndarray) -> tuple[float, float]:
     return float(lrs[points[int(np.argmin(slope))]]), float(lrs[lowest])
 
 
-def lr_find(settings: Settings, data: CompetitionData, start_lr: float = 1e-7, end_lr: float = 10.0,
+def find_lr(settings: Settings, data: CompetitionData, start_lr: float = 1e-7, end_lr: float = 10.0,
             steps: int = 200, diverge: float = 4.0, out: str | Path | None = None, runtime=None,
             log: Callable[[str], None] = print) -> LrFindResult:
     """Run the range test for `settings` (its model, fold, data, loader, augmentation, loss, freeze) and
