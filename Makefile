@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo lint bench clean
+.PHONY: install test test-fast gpu-check demo lint bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,13 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# On a CUDA machine: the suite, the GPU throughput benchmark, fan-out and torchrun; one summary table.
+gpu-check: $(STAMP)
+	PYTHON=$(abspath $(BIN))/python bash scripts/gpu_check.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check kit tests scripts

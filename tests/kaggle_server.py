@@ -93,6 +93,7 @@ class StandIn:
     taken_slugs: set[str] = field(default_factory=set)  # owner/slug of datasets that belong to someone else
     kernel_outputs: dict[str, bytes] = field(default_factory=dict)  # what a kernel run writes by default
     kernel_run: object = None  # callable(text) -> (ok, log text, {name: bytes}); None: ok, kernel_outputs
+    create_answer: tuple | None = None  # (status, JSON body): CreateSubmission answers this and creates nothing
 
     def __post_init__(self):
         self.requests: list[Received] = []
@@ -180,6 +181,8 @@ class StandIn:
         if name == "StartSubmissionUpload":
             token = f"blob-{len(self.calls(name))}"
             return 200, {"token": token, "createUrl": f"{self.url}/upload/{token}"}, None
+        if name == "CreateSubmission" and self.create_answer is not None:  # e.g. the daily limit, as Kaggle says it
+            return *self.create_answer, None
         if name == "CreateSubmission":
             token = body.get("blobFileTokens", "")
             if token not in self.uploads:

@@ -24,7 +24,8 @@ MODELS = ("test_resnet", "test_byobnet")
 # The shipped demo experiment, shrunk: 2 folds, 32 px, 1 epoch (its models, lrs, TTA, blend and submit as they are).
 DEMO = yaml.safe_load(find_experiment("demo").read_text())
 EXPERIMENT = {**DEMO, "folds": {**DEMO["folds"], "k": 2},
-              "train": {**DEMO["train"], "size": 32, "epochs": 1, "batch_size": 8, "progress": False}}
+              "train": {**DEMO["train"], "size": 32, "epochs": 1, "batch_size": 8, "progress": False,
+                        "device": "cpu"}}
 
 
 @pytest.fixture(scope="module")

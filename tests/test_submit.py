@@ -1,4 +1,5 @@
 """`kit submit` and `kit submissions` end to end through the real kaggle client, against tests/kaggle_server.py."""
+import hashlib
 import json
 import os
 import socket
@@ -64,7 +65,7 @@ def test_submit_uploads_the_file_unchanged_with_its_message(kaggle, synth_dir, s
     assert (submission.read_bytes(), submission.stat().st_mtime_ns) == before
     row, = log_rows(tmp_path)
     assert row["outcome"] == "submitted" and row["competition"] == HPA.slug and row["message"] == message
-    assert row["file"] == str(submission) and len(row["sha256"]) == 64
+    assert row["file"] == str(submission) and row["sha256"] == hashlib.sha256(before[0]).hexdigest()
 
 
 def test_message_and_competition_options(kaggle, synth_dir, submission):
@@ -217,6 +218,31 @@ def test_daily_limit(kaggle, synth_dir, submission, tmp_path):
     assert "daily submission limit of human-protein-atlas-image-classification is reached (429" in line
     assert len(kaggle.calls("CreateSubmission")) == 1  # a limit is not retried
     assert log_rows(tmp_path)[0]["outcome"].startswith("failed: submit: the daily submission limit")
+
+
+ALLOWANCE = ("Submission not allowed:  Your team has used its daily Submission allowance (5) today, please try "
+             "again tomorrow UTC (8.3 hours from now).")
+
+
+@pytest.mark.parametrize("status", [400, 200])
+def test_daily_limit_as_kaggle_reports_it(kaggle, synth_dir, submission, tmp_path, status):
+    # Kaggle answers a submission over the allowance with 400 and this message, or with 200, the message and no ref
+    kaggle.create_answer = (status, {"code": 400, "message": ALLOWANCE} if status == 400 else {"message": ALLOWANCE})
+    line = error_line(submit(synth_dir, submission))
+    assert f"the daily submission limit of {HPA.slug} is reached" in line and "daily Submission allowance (5)" in line
+    assert len(kaggle.calls("CreateSubmission")) == 1  # a limit is not retried
+    assert kaggle.submissions == []
+    outcome = log_rows(tmp_path)[0]["outcome"]
+    assert outcome.startswith("failed: submit: the daily submission limit")
+
+
+def test_an_answer_without_a_submission_is_never_logged_as_submitted(kaggle, synth_dir, submission, tmp_path):
+    kaggle.create_answer = (200, {"message": "Competition is closed for submissions"})
+    line = error_line(submit(synth_dir, submission, "--wait"))
+    assert "Kaggle created no submission" in line and "Competition is closed for submissions" in line
+    assert [row["outcome"] for row in log_rows(tmp_path)] == [
+        f"failed: submit: Kaggle created no submission for {HPA.slug} (Competition is closed for submissions)"]
+    assert kaggle.calls("ListSubmissions") == []
 
 
 def test_server_errors_are_retried(kaggle, synth_dir, submission, tmp_path):

@@ -27,7 +27,8 @@ from kit.train.models import build_model
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-FAST = {"size": 32, "batch_size": 8, "workers": 0, "progress": False, "epochs": 1, "tta": "none"}
+# device cpu: these tests compare runs bit for bit; test_cuda_* below cover the GPU path where there is one.
+FAST = {"size": 32, "batch_size": 8, "workers": 0, "progress": False, "epochs": 1, "tta": "none", "device": "cpu"}
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +107,12 @@ def test_each_model_source_trains_and_writes_every_artifact(trained, synth_dir, 
 def test_predict_redoes_the_predictions_from_a_run(trained, tmp_path):
     runs, _ = trained
     out = runs / "test_resnet" / "fold0"
-    run(["predict", str(out), "--tta", "flip", "--out", str(tmp_path / "same"), "--workers", "0"])
+    run(["predict", str(out), "--tta", "flip", "--out", str(tmp_path / "same"), "--workers", "0", "--device", "cpu"])
     for split in ("oof", "test"):
         again = pd.read_csv(tmp_path / "same" / f"{split}.csv")
         pd.testing.assert_frame_equal(again, pd.read_csv(out / f"{split}.csv"), atol=1e-6)
-    run(["predict", str(out), "--tta", "d4", "--split", "test", "--out", str(tmp_path / "d4"), "--workers", "0"])
+    run(["predict", str(out), "--tta", "d4", "--split", "test", "--out", str(tmp_path / "d4"), "--workers", "0",
+         "--device", "cpu"])
     assert not (tmp_path / "d4" / "oof.csv").exists()
     d4 = pd.read_csv(tmp_path / "d4" / "test.csv")
     assert d4.shape == pd.read_csv(out / "test.csv").shape
@@ -124,7 +126,8 @@ def test_predict_on_a_new_test_folder_keeps_the_oof_from_the_training_folder(tra
     shutil.copytree(synth_dir / "test", new / "test")
     ids = read_sample_ids(synth_dir / "sample_submission.csv", HPA)[::-2]  # another set, in another order
     pd.DataFrame({"Id": ids, "Predicted": "0"}).to_csv(new / "sample_submission.csv", index=False)
-    result = run(["predict", str(out), "--data", str(new), "--out", str(tmp_path / "p"), "--workers", "0"])
+    result = run(["predict", str(out), "--data", str(new), "--out", str(tmp_path / "p"), "--workers", "0",
+                  "--device", "cpu"])
     assert "decoding png files" in result.output  # which store the pixels came from
     assert pd.read_csv(tmp_path / "p" / "test.csv", dtype={"Id": str})["Id"].tolist() == ids
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "p" / "oof.csv"), pd.read_csv(out / "oof.csv"), atol=1e-6)
@@ -317,3 +320,17 @@ def test_bf16_autocast_on_cpu_trains_and_predicts(synth_dir, folds_csv, tmp_path
     assert np.isfinite(result.history[["train_loss", "val_loss"]].to_numpy()).all()
     oof = pd.read_csv(result.files["oof"])
     assert len(oof) and oof[list(HPA.classes)].apply(lambda c: c.between(0, 1)).all().all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_uses_amp_and_channels_last_and_predicts_like_the_cpu(synth_dir, folds_csv, tmp_path):
+    settings = {**FAST, "device": "cuda", "epochs": 2, "tta": "flip"}
+    result = run(cli_args(synth_dir, folds_csv, tmp_path / "runs", settings))
+    precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    assert f"cuda {precision}, channels_last" in result.output
+    out = tmp_path / "runs" / "test_resnet" / "fold0"
+    on_gpu = pd.read_csv(out / "test.csv")[list(HPA.classes)].to_numpy()
+    assert np.isfinite(on_gpu).all()
+    run(["predict", str(out), "--split", "test", "--out", str(tmp_path / "cpu"), "--workers", "0", "--device", "cpu"])
+    on_cpu = pd.read_csv(tmp_path / "cpu" / "test.csv")[list(HPA.classes)].to_numpy()
+    np.testing.assert_allclose(on_gpu, on_cpu, atol=2e-2)  # the same weights; autocast rounds on the GPU

@@ -345,7 +345,10 @@ class KaggleSession:
         if not response.ref and any(word in text.lower() for word in LIMIT_WORDS):
             raise KitError(f"submit: the daily submission limit of {self.competition} is reached ({text}); "
                            "try again after 00:00 UTC")
-        return int(response.ref or 0)
+        if not response.ref:  # a 200 without a reference created nothing; never log it as submitted
+            raise KitError(f"submit: Kaggle created no submission for {self.competition} "
+                           f"({text or 'no reason given'})")
+        return int(response.ref)
 
     def submissions(self, limit: int = 20) -> list[Submission]:
         items = self.call(lambda: self.api.competition_submissions(self.competition, page_size=limit),

@@ -80,17 +80,24 @@ def write_predictions(model, data: CompetitionData, out_dir: Path, oof_ids: Sequ
     tta = tta or settings.tta
     batch_size = batch_size or settings.batch_size
     workers = settings.workers if workers is None else workers
-    written = {}
-    for split in splits:
+    predicted = {}
+    for split in splits:  # every split first, so that a failure leaves the files as they were
         if split == "oof":
             ids, store = oof_ids, open_store(oof_data or data, "train", settings.size, oof_ids)
         else:
             ids = data.test_ids()
             store = open_store(data, "test", settings.size, ids)
         probs = predict_store(model, store, runtime, settings.mean, settings.std, tta, batch_size, workers)
-        if runtime.is_main:
+        bad = np.flatnonzero(~np.isfinite(probs).all(axis=1))
+        if len(bad):
+            raise KitError(f"{FoldRun(Path(out_dir)).predictions(split)}: not written: the model predicts NaN for Id "
+                           f"{ids[bad[0]]} ({len(bad)} of {len(ids)} Ids); are the checkpoint's weights finite?")
+        predicted[split] = ids, probs, store.description
+    written = {}
+    if runtime.is_main:
+        for split, (ids, probs, description) in predicted.items():
             written[split] = io.write_csv(probability_frame(ids, probs, data.spec), FoldRun(Path(out_dir)).predictions(split))
-            log(f"wrote {written[split]} ({len(ids)} Ids, TTA {tta}; {store.description})")
+            log(f"wrote {written[split]} ({len(ids)} Ids, TTA {tta}; {description})")
     return written
 
 
