@@ -135,6 +135,9 @@ FIELDS = (
     Field("pretrained", "auto", str, "Weights: a file (timm/torch/safetensors), none (random), or auto (timm's "
           "local cache if it holds them, else random; never the network). A file applies to every --model; give "
           "per-model files in the config's models: entries."),
+    Field("init", None, str, "Start each fold from the same fold's best.pt of an earlier kit run, e.g. runs/resnet34 "
+          "(backbone and head: a second stage at another size, crop, loss or schedule). The run must come from the "
+          "same folds and competition spec.", nullable=True),
     Field("pool", "catavgmax", str, "Head pooling (timm names): catavgmax = average and max concatenated.",
           ("catavgmax", "avgmax", "avg", "max")),
     Field("dropout", 0.25, float, "Dropout before the head's linear layer."),

@@ -33,6 +33,7 @@ from kit.settings import Settings, run_config
 from kit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from kit.train.device import Runtime
 from kit.train.distributed import make_runtime
+from kit.train.init import InitWeights, init_weights
 from kit.train.losses import make_loss
 from kit.train.mixing import BatchMixer, make_mixer
 from kit.train.models import Classifier, build_model
@@ -360,6 +361,15 @@ class Trainee:
 # ---------------------------------------------------------------- the steps of train_fold
 
 
+def load_init(model: Classifier, init: InitWeights, source) -> None:
+    """The earlier run's weights into the new model (same architecture, head included)."""
+    try:
+        model.load_state_dict(init.model)
+    except RuntimeError as err:
+        raise KitError(f"--init {source}: its weights do not fit this model "
+                       f"({str(err).splitlines()[-1].strip()[:200]}); keep --pool and the model as they were") from None
+
+
 def resume_point(run: FoldRun, settings: Settings, resume: bool, say: Callable[[str], None]) -> dict | None:
     """The checkpoint to continue from (with --resume and a last.pt), else None: start from the first epoch."""
     if not resume:
@@ -506,13 +516,20 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
 
     # resume or start: the model, the fold's images, the per-channel statistics
     checkpoint = resume_point(run, settings, resume, say)
-    model, note = build_model(settings.replace(pretrained="none") if checkpoint else settings, data.spec)
+    init = None if checkpoint or not settings.init else init_weights(settings.init, settings.fold, settings.model,
+                                                                      data.spec, split.val_ids)
+    model, note = build_model(settings.replace(pretrained="none") if checkpoint or init else settings, data.spec)
+    if init is not None:
+        load_init(model, init, settings.init)
+        note = init.note
+        if settings.mean is None and init.mean is not None:  # the weights expect inputs scaled as before
+            settings = settings.replace(mean=init.mean, std=init.std)
     train_store, val_store = open_fold_stores(data, settings, split)
     mean, std = normalisation(settings, checkpoint, train_store, data.spec.num_channels)
     settings = settings.replace(mean=mean, std=std)
     if checkpoint:
         note = f"resuming from {run.last} (epoch {checkpoint['epoch']})"
-    elif settings.prior_bias:
+    elif settings.prior_bias and init is None:
         set_prior_bias(model, split.train_targets)
     say(f"{settings.model} fold {settings.fold}: {len(split.train_ids)} train / {len(split.val_ids)} val images, "
         f"{settings.size}px ({train_store.description}), {runtime.describe()}; {note}")

@@ -11,6 +11,7 @@ conv to the competition's channel count), from timm's local caches when they alr
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -168,10 +169,20 @@ def _timm_backbone(name: str, in_chans: int, pretrained: str, img_size: int | No
         note = "random init (--pretrained none)"
     if file is None:
         return _create_timm(name, regularise, pretrained=False, **kwargs), note
+    kit_backbone = kit_checkpoint_backbone(file)
+    if kit_backbone is not None:
+        model = _create_timm(name, regularise, pretrained=False, **kwargs)
+        load_exactly(model, kit_backbone, file, name)
+        return model, (f"backbone weights from the kit checkpoint {file} (a new head; `--init runs/<name>` starts "
+                       "each fold from a whole earlier run)")
+    rng = torch.get_rng_state()
+    reference = _create_timm(name, regularise, pretrained=False, **kwargs)  # what the same seed gives with no file
+    torch.set_rng_state(rng)
     try:
         model = _create_timm(name, regularise, pretrained=True, pretrained_cfg_overlay=dict(file=str(file)), **kwargs)
     except (RuntimeError, KeyError, ValueError, OSError) as err:
         raise KitError(f"{file}: cannot load as weights of {name} ({str(err).splitlines()[0][:200]})") from None
+    check_filled(model, reference, file, name, lambda: _create_timm(name, regularise, pretrained=False, **kwargs))
     return model, note
 
 
@@ -185,6 +196,56 @@ def _create_timm(name: str, regularise: dict | None, **kwargs) -> nn.Module:
             names = " and ".join({"drop_path_rate": "drop_path", "drop_rate": "drop_rate"}[k] for k in regularise)
             raise KitError(f"model {name!r} does not support {names} (timm: {err})") from None
         raise
+
+
+def kit_checkpoint_backbone(file: Path) -> dict[str, torch.Tensor] | None:
+    """The backbone part of a kit checkpoint (`best.pt`, `last.pt`: a "model" state dict whose keys carry the
+    `backbone.`/`head.` prefixes of `Classifier`), without its prefix; None for any other file."""
+    if file.suffix == ".safetensors":
+        return None
+    try:
+        payload = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception:  # not a torch file, or one a safe load refuses: timm's loader says why
+        return None
+    model = payload.get("model") if isinstance(payload, dict) else None
+    if not isinstance(model, dict) or not any(str(k).startswith("backbone.") for k in model):
+        return None
+    return {k[len("backbone."):]: v for k, v in model.items() if k.startswith("backbone.")}
+
+
+def load_exactly(module: nn.Module, state: dict, file: Path, name: str) -> None:
+    """Load `state` into `module`, every tensor of one into the other, or raise a KitError counting the gaps."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    misshapen = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or misshapen:
+        parts = [f"{len(missing)} of {len(own)} backbone tensors missing" + (f" (e.g. {missing[0]})" if missing else "")]
+        if misshapen:
+            k = misshapen[0]
+            parts.append(f"{len(misshapen)} of another shape (e.g. {k}: {tuple(state[k].shape)} for "
+                         f"{tuple(own[k].shape)})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unknown to {name} (e.g. {unexpected[0]})")
+        raise KitError(f"{file}: not weights of {name}: " + "; ".join(parts))
+    module.load_state_dict(state)
+
+
+def check_filled(model: nn.Module, reference: nn.Module, file: Path, name: str, another: Callable[[], nn.Module]) -> None:
+    """After timm loaded `file`: every randomly initialised backbone parameter must have changed.
+
+    timm skips keys it cannot match with only a warning. A parameter still equal to `reference` (the same model
+    from the same seed, with no file) was not filled, unless it is one that every seed initialises alike (norm
+    weights of 1, biases of 0: `another` builds a model from another seed to tell them apart)."""
+    ours, before = dict(model.named_parameters()), dict(reference.named_parameters())
+    same = [k for k, p in ours.items() if k in before and torch.equal(p, before[k])]
+    if not same:
+        return
+    other = dict(another().named_parameters())
+    unfilled = [k for k in same if not torch.equal(before[k], other[k])]
+    if unfilled:
+        raise KitError(f"{file}: left {len(unfilled)} of {len(ours)} backbone parameters of {name} unfilled "
+                       f"(e.g. {unfilled[0]}): not weights of this model")
 
 
 def cached_timm_weights(cfg) -> Path | None:
