@@ -10,6 +10,7 @@ from kit.cli import (  # noqa: F401
     folds,
     infer,
     init,
+    lr_find,
     notebook,
     predict,
     report,
