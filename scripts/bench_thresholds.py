@@ -20,6 +20,7 @@ Usage: python scripts/bench_thresholds.py [--quick]
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -149,22 +150,25 @@ def search(truth, scores) -> tuple[float, float, float, np.ndarray]:
     """Our search, timed: (seconds, tracemalloc's peak (bytes allocated beyond the inputs), the process's peak
     RSS in GiB so far (run before any scikit-learn call, whose own peak would mask it), thresholds)."""
     tracemalloc.start()
+    cpu = time.process_time()
     seconds, (thresholds, _) = timed(METRIC.best_thresholds, truth, scores)
+    cpu = time.process_time() - cpu
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (Linux)
-    return seconds, peak, rss, thresholds
+    return seconds, cpu, peak, rss, thresholds
 
 
 def report(name: str, truth, scores, searched, grid_seconds: float, grid_note: str) -> None:
-    seconds, peak, rss, thresholds = searched
+    seconds, cpu, peak, rss, thresholds = searched
     ours = sklearn_score(truth, scores, thresholds)
     global_t, global_score = METRIC.best_global_threshold(truth, scores)
     baseline_t, sweeps = grid_ascent(truth, scores, GLOBAL_GRID)
     baseline = sklearn_score(truth, scores, baseline_t)
     inputs = (scores.nbytes + truth.nbytes) / 2**30
     print(f"\n## {name}: {truth.shape[0]:,} x {truth.shape[1]:,}, {truth.sum(axis=1).mean():.2f} positives per row")
-    print(f"kit search (samples_f2)      {seconds:8.2f} s   extra memory {peak / 2**30:.2f} GiB "
+    print(f"kit search (samples_f2)      {seconds:8.2f} s   ({cpu:.2f} s CPU; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)   extra memory {peak / 2**30:.2f} GiB "
           f"(inputs {inputs:.2f} GiB, process peak RSS {rss:.2f} GiB)")
     print(f"per-class grid + sklearn     {grid_seconds:8.1f} s   ({grid_note})")
     print(f"speed-up                     {grid_seconds / seconds:8.0f}x")

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from helpers import error_line, png_size
+from helpers import invoke_in as invoke
 from sklearn.metrics import fbeta_score
 
 from kit.cli import main
@@ -31,14 +32,6 @@ PRESETS = {  # preset -> (synth options, train CSV, sample submission, Id column
     "imet-2019": (["--n-train", "40", "--n-test", "8", "--classes", "300"], "train.csv", "sample_submission.csv",
                   "id", "attribute_ids"),
 }
-
-
-def invoke(root, args, expect=0):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        result = CliRunner().invoke(main, args)
-    assert result.exit_code == expect, result.output + repr(result.exception)
-    return result
 
 
 def files_under(root) -> set:

@@ -413,13 +413,7 @@ def write_dataset(out_dir: str | os.PathLike, spec: CompetitionSpec, n_train: in
         seeds = rng.integers(0, 2**63 - 1, size=count)
         jobs += [(str(out_dir / folder), i, lab, size, int(s), spec.channels) for i, lab, s in zip(ids, labels, seeds)]
         splits[split] = (ids, labels)
-    workers = workers or min(len(os.sched_getaffinity(0)), 8)
-    if workers > 1 and len(jobs) > 50:
-        with ProcessPoolExecutor(workers) as pool:
-            list(_progress(pool.map(_write_sample, jobs, chunksize=16), len(jobs), progress))
-    else:
-        for job in _progress(jobs, len(jobs), progress):
-            _write_sample(job)
+    run_jobs(_write_sample, jobs, workers, progress)
 
     def targets(labels):
         return [codec.format(sorted(lab)) for lab in labels]
@@ -435,6 +429,18 @@ def write_dataset(out_dir: str | os.PathLike, spec: CompetitionSpec, n_train: in
     for labels in train_labels:
         observed[labels] += 1
     return {"train": n_train, "test": n_test, "frequencies": observed / n_train}
+
+
+def run_jobs(write, jobs: list, workers: int | None = None, progress: bool = False) -> None:
+    """`write(job)` for every job: in a process pool of `workers` (default: the cores, up to 8) for more than
+    50 jobs, else here."""
+    workers = workers or min(len(os.sched_getaffinity(0)), 8)
+    if workers > 1 and len(jobs) > 50:
+        with ProcessPoolExecutor(workers) as pool:
+            list(_progress(pool.map(write, jobs, chunksize=16), len(jobs), progress))
+    else:
+        for job in _progress(jobs, len(jobs), progress):
+            write(job)
 
 
 def _progress(iterable, total, enabled):

@@ -9,7 +9,6 @@ the real labels. Written by hand because no library makes multi-label images in 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from kit.data.presets import (
 )
 from kit.data.reading import TIFF_EXTENSIONS, LabelCodec
 from kit.data.spec import CompetitionSpec
+from kit.data.synth import run_jobs, write_dataset
 from kit.errors import KitError
 
 PALETTE = np.array([
@@ -242,13 +242,7 @@ def write_formatted(out_dir: str | os.PathLike, spec: CompetitionSpec, style: st
         frames[split] = (ids, targets)
     for folder in {spec.train_dir, *spec.test_dirs}:
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
-    workers = workers or min(len(os.sched_getaffinity(0)), 8)
-    if workers > 1 and len(jobs) > 50:
-        with ProcessPoolExecutor(workers) as pool:
-            list(_progress(pool.map(_write_sample, jobs, chunksize=16), len(jobs), progress))
-    else:
-        for job in _progress(jobs, len(jobs), progress):
-            _write_sample(job)
+    run_jobs(_write_sample, jobs, workers, progress)
 
     (train_ids, train_targets), (test_ids, test_targets) = frames["train"], frames["test"]
     example = codec.format(range(min(3, len(classes))))
@@ -264,8 +258,6 @@ def write_preset_dataset(out_dir: str | os.PathLike, preset: str, n_train: int =
                          progress: bool = False) -> dict:
     """A synthetic set in the layout of preset `preset` (hpa, planet, imet-2019). `classes`: how many classes
     (the first N of HPA's; iMet's labels.csv gets N attributes, 1,103 by default); Planet always has its 17 tags."""
-    from kit.data.synth import write_dataset
-
     out_dir = Path(out_dir)
     if preset == "hpa":
         spec = get_preset("hpa").spec()
@@ -292,10 +284,3 @@ def write_preset_dataset(out_dir: str | os.PathLike, preset: str, n_train: int =
     get_preset(preset)  # the unknown-preset error
     raise AssertionError(preset)
 
-
-def _progress(iterable, total, enabled):
-    if not enabled:
-        return iterable
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, desc="synth", unit="img")
