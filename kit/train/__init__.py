@@ -13,6 +13,7 @@ EXPORTS = {
     "make_loss": "losses",
     "FoldResult": "loop", "FoldState": "loop", "HISTORY_COLUMNS": "loop", "train_fold": "loop",
     "train_runs": "loop",
+    "init_weights": "init",
     "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
     "Runtime": "device", "make_runtime": "distributed",
     "fan_out": "fanout",
