@@ -31,7 +31,7 @@ def bundle(tiny_blend, tmp_path):
 
 def test_upload_creates_the_dataset_then_a_new_version_and_waits_until_ready(kaggle, bundle):
     kaggle.polls_to_ready = 3
-    result = run("bundle", bundle, "--blend", bundle / "blend.json", "--dep", "none", "--upload", "tester/hpa-bundle")
+    result = run("bundle", bundle, "--upload", "tester/hpa-bundle")
     assert result.exit_code == 0, result.output
     create, = kaggle.calls("CreateDataset")
     assert create.path == "/api/v1/datasets.DatasetApiService/CreateDataset"
@@ -48,7 +48,7 @@ def test_upload_creates_the_dataset_then_a_new_version_and_waits_until_ready(kag
     assert json.loads((bundle / "dataset-metadata.json").read_text())["id"] == "tester/hpa-bundle"
 
     again = run("bundle", bundle, "--blend", bundle / "blend.json", "--dep", "none", "--upload", "tester/hpa-bundle",
-                "--notes", "second blend")
+                "--notes", "second blend")  # bundled again (from the bundle's own blend), then uploaded
     assert again.exit_code == 0, again.output
     version, = kaggle.calls("CreateDatasetVersion")
     assert version.json()["body"]["versionNotes"] == "second blend"
@@ -57,19 +57,24 @@ def test_upload_creates_the_dataset_then_a_new_version_and_waits_until_ready(kag
 
 def test_upload_faults_are_one_line(kaggle, bundle):
     kaggle.taken_slugs.add("tester/taken-slug")
-    result = run("bundle", bundle, "--blend", bundle / "blend.json", "--dep", "none", "--upload", "tester/taken-slug")
+    result = run("bundle", bundle, "--upload", "tester/taken-slug")
     assert 'already in use by a dataset' in error_line(result)
 
-    result = run("bundle", bundle, "--blend", bundle / "blend.json", "--dep", "none", "--upload", "someone/else-slug")
+    result = run("bundle", bundle, "--upload", "someone/else-slug")
     line = error_line(result)
     assert "403 Forbidden" in line and "may not write datasets of someone" in line
 
     kaggle.polls_to_ready = None
-    result = run("bundle", bundle, "--blend", bundle / "blend.json", "--dep", "none", "--upload", "tester/slow-one",
-                 "--wait", "0.05")
+    result = run("bundle", bundle, "--upload", "tester/slow-one", "--wait", "0.05")
     assert "not ready after 0s (status blobs_received)" in error_line(result)
     assert "dataset tester/slow-one: blobs_received" in result.output
     assert len(kaggle.calls("GetDatasetStatus")) >= 3  # polled, then gave up
+
+
+def test_uploading_a_folder_that_is_not_a_bundle_is_one_line(tmp_path):
+    (tmp_path / "x").mkdir()
+    assert "not a kit bundle" in error_line(run("bundle", tmp_path / "x", "--upload", "tester/some-slug"))
+    assert "give --blend" in error_line(run("bundle", tmp_path / "x"))
 
 
 def test_wrong_service_name_is_not_served(kaggle):

@@ -117,7 +117,7 @@ def test_the_readme_maps_every_command_to_its_module():
     readme = (ROOT.parent / "README.md").read_text(encoding="utf-8")
     table = readme.split("## Where things are", 1)[1].split("\n## ", 1)[0]
     for name, command in main.commands.items():
-        module = command.callback.__module__
-        assert module == f"kit.cli.{name}", f"`kit {name}` is defined in {module}, not kit/cli/{name}.py"
-        row = f"| `kit {name}` | `kit/cli/{name}.py` |"
+        module, file = command.callback.__module__, name.replace("-", "_")  # `kit lr-find`: kit/cli/lr_find.py
+        assert module == f"kit.cli.{file}", f"`kit {name}` is defined in {module}, not kit/cli/{file}.py"
+        row = f"| `kit {name}` | `kit/cli/{file}.py` |"
         assert row in table, f"README 'Where things are': add a row starting {row}"

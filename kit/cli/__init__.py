@@ -9,6 +9,7 @@ from kit.cli import (  # noqa: F401
     dups,
     folds,
     infer,
+    lr_find,
     notebook,
     predict,
     report,

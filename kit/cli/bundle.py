@@ -10,8 +10,9 @@ from kit.cli.group import main
 
 @main.command()
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--blend", "blend_json", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The blend JSON written by `kit blend` (submissions/<name>.json).")
+@click.option("--blend", "blend_json", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The blend JSON written by `kit blend` (submissions/<name>.json). Without it, OUT is an existing "
+                   "bundle to --upload as it is (after a failed upload, say).")
 @click.option("--upload", "upload_ref", default=None,
               help="Upload the folder as Kaggle dataset owner/slug: created, or a new version if it exists.")
 @click.option("--title", default=None, help="Dataset title (6-50 characters). [default: kit bundle <slug>]")
@@ -29,11 +30,18 @@ def bundle(out, blend_json, upload_ref, title, deps, notes, public, wait_s):
 
     \b
     kit bundle bundle/ --blend submissions/blend.json --upload me/hpa-blend
+    kit bundle bundle/ --upload me/hpa-blend        # upload the bundle already there
     """
-    from kit.deploy.bundle import make_bundle, upload_bundle
+    from kit.deploy.bundle import make_bundle, read_bundle, upload_bundle
+    from kit.errors import KitError
 
-    made = make_bundle(out, blend_json, ref=upload_ref, title=title, deps=deps, log=click.echo)
-    click.echo(made.describe())
+    if blend_json is None:
+        if not upload_ref:
+            raise KitError("give --blend BLEND.json to make a bundle, or --upload owner/slug to upload OUT as it is")
+        read_bundle(out)
+    else:
+        made = make_bundle(out, blend_json, ref=upload_ref, title=title, deps=deps, log=click.echo)
+        click.echo(made.describe())
     if upload_ref:
         outcome = upload_bundle(out, upload_ref, notes=notes, public=public, wait=wait_s, log=click.echo)
         click.echo(f"dataset {upload_ref}: {outcome}, ready: https://www.kaggle.com/datasets/{upload_ref}")

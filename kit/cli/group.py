@@ -40,6 +40,7 @@ def main():
     kit cache            decode every image once into a resized cache
     kit folds            5-fold multi-label stratified splits
     kit train --fold 0   train timm backbones on a fold, TTA predictions
+    kit lr-find          learning-rate range test: loss-vs-lr PNG and a suggested --lr
     kit predict RUN_DIR  redo a run's TTA predictions without training
     kit blend            blend out-of-fold predictions, tune per-class thresholds
     kit report PATH      learning curves of runs, per-class chart of a blend (PNG)

@@ -109,6 +109,20 @@ FIELDS = (
           TTA_VIEWS),
     Field("ema", 0.0, float, "Decay of an exponential moving average of the weights (0: off), used to validate "
           "and predict."),
+    Field("swa", 0, int, "Stochastic weight averaging: validate and predict with the mean of the last N epochs' "
+          "weights (BatchNorm statistics recomputed on the training images); the best epoch is picked among "
+          "those N. 0: off."),
+    Field("mixup", 0.0, float, "mixup alpha: blend pairs of training images and their labels (0: off; 0.2-0.4 "
+          "typical)."),
+    Field("cutmix", 0.0, float, "cutmix alpha: paste a box of one training image into another, labels weighted "
+          "by area (0: off; 1.0 typical)."),
+    Field("mix_prob", 1.0, float, "Share of training batches that mixup/cutmix change."),
+    Field("mix_switch_prob", 0.5, float, "With both mixup and cutmix on: share of the mixed batches that use cutmix."),
+    Field("label_smoothing", 0.0, float, "Training targets become eps / 1-eps instead of 0 / 1 (0: off)."),
+    Field("drop_path", 0.0, float, "Stochastic depth: timm's drop_path_rate (the deepest block's drop "
+          "probability), for backbones with residual blocks."),
+    Field("drop_rate", 0.0, float, "timm's drop_rate: the backbone's own dropout (in most CNNs on the last "
+          "feature map); the head's is --dropout."),
     Field("clip_grad", 0.0, float, "Clip the gradient norm to this value (0: off)."),
     Field("amp", "auto", str, "Mixed precision: auto = bf16 on CUDA where supported, else fp16; off on CPU.",
           ("auto", "bf16", "fp16", "off")),
@@ -121,6 +135,9 @@ FIELDS = (
     Field("pretrained", "auto", str, "Weights: a file (timm/torch/safetensors), none (random), or auto (timm's "
           "local cache if it holds them, else random; never the network). A file applies to every --model; give "
           "per-model files in the config's models: entries."),
+    Field("init", None, str, "Start each fold from the same fold's best.pt of an earlier kit run, e.g. runs/resnet34 "
+          "(backbone and head: a second stage at another size, crop, loss or schedule). The run must come from the "
+          "same folds and competition spec.", nullable=True),
     Field("pool", "catavgmax", str, "Head pooling (timm names): catavgmax = average and max concatenated.",
           ("catavgmax", "avgmax", "avg", "max")),
     Field("dropout", 0.25, float, "Dropout before the head's linear layer."),
@@ -180,6 +197,19 @@ def _check(result: dict, source: str) -> None:
         raise KitError(f"{source}: crop must be between 1 and size ({result['size']}), got {result['crop']}")
     if not 0 <= result["ema"] < 1:
         raise KitError(f"{source}: ema must be in [0, 1), got {result['ema']}")
+    for name in ("mixup", "cutmix"):
+        if result[name] < 0:
+            raise KitError(f"{source}: {name} (an alpha) must not be negative, got {result[name]}")
+    for name in ("mix_prob", "mix_switch_prob"):
+        if not 0 <= result[name] <= 1:
+            raise KitError(f"{source}: {name} must be in [0, 1], got {result[name]}")
+    for name in ("drop_path", "drop_rate"):
+        if not 0 <= result[name] < 1:
+            raise KitError(f"{source}: {name} must be in [0, 1), got {result[name]}")
+    if not 0 <= result["label_smoothing"] < 0.5:
+        raise KitError(f"{source}: label_smoothing must be in [0, 0.5), got {result['label_smoothing']}")
+    if not 0 <= result["swa"] <= result["epochs"]:
+        raise KitError(f"{source}: swa (epochs averaged) must be in 0..epochs ({result['epochs']}), got {result['swa']}")
     if result["freeze_epochs"] < 0 or 0 < result["epochs"] <= result["freeze_epochs"]:
         raise KitError(f"{source}: freeze_epochs must be in 0..epochs-1 ({result['epochs'] - 1}), "
                        f"got {result['freeze_epochs']}")

@@ -5,12 +5,14 @@ below loads its module on first use.
 
     from kit.train import train_fold          # one model on one fold (kit.train.loop)
     from kit.train import predict_run         # a saved run's predictions again (kit.train.predict)
+    from kit.train import find_lr             # the learning-rate range test (kit.train.lr_find)
 """
 from kit.exports import lazy_exports
 
 EXPORTS = {
     "Classifier": "models", "build_model": "models", "check_model_name": "models", "create_model": "models",
-    "make_loss": "losses",
+    "make_loss": "losses", "BatchMixer": "mixing", "WeightAverage": "swa",
+    "find_lr": "lr_find", "LrFindResult": "lr_find",
     "FoldResult": "loop", "FoldState": "loop", "HISTORY_COLUMNS": "loop", "train_fold": "loop",
     "train_runs": "loop",
     "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",

@@ -33,10 +33,13 @@ from kit.settings import Settings, run_config
 from kit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from kit.train.device import Runtime
 from kit.train.distributed import make_runtime
+from kit.train.init import InitWeights, init_weights
 from kit.train.losses import make_loss
+from kit.train.mixing import BatchMixer, make_mixer
 from kit.train.models import Classifier, build_model
 from kit.train.predict import eval_loader, predict_batches, write_predictions
 from kit.train.sampler import balanced_weights
+from kit.train.swa import WeightAverage
 
 HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "val_loss", "val_f1", "val_f1_tuned", "seconds"]
 STATS_IMAGES = 256  # training images read to measure the per-channel mean and std
@@ -172,13 +175,16 @@ def set_frozen(model: Classifier, frozen: bool) -> None:
         param.requires_grad_(not frozen)
 
 
-def seed_epoch(seed: int, epoch: int, generator: torch.Generator, transform, rank: int = 0) -> None:
-    """Each epoch's shuffling and augmentation depend only on (seed, epoch, rank): resumed runs replay them
-    exactly, and the processes of a DDP run augment differently."""
+def seed_epoch(seed: int, epoch: int, generator: torch.Generator, transform, rank: int = 0,
+               mixer: BatchMixer | None = None) -> None:
+    """Each epoch's shuffling, augmentation and mixing depend only on (seed, epoch, rank): resumed runs replay
+    them exactly, and the processes of a DDP run augment differently."""
     epoch_seed = (seed * 1_000_003 + epoch + rank * 7_919) % 2**63
     generator.manual_seed(epoch_seed)
     if transform is not None:
         transform.set_random_seed(epoch_seed % 2**32)
+    if mixer is not None:
+        mixer.reseed(epoch_seed)
 
 
 # ---------------------------------------------------------------- the loop
@@ -186,9 +192,11 @@ def seed_epoch(seed: int, epoch: int, generator: torch.Generator, transform, ran
 
 def train_one_epoch(model: Classifier, loader, optimizer, scheduler, loss_fn, runtime: Runtime, scaler,
                     mean, std, accumulate: int = 1, clip_grad: float = 0.0, ema=None, frozen: bool = False,
-                    wrapped: torch.nn.Module | None = None, desc: str = "", progress: bool = True) -> float:
+                    wrapped: torch.nn.Module | None = None, desc: str = "", progress: bool = True,
+                    mixer: BatchMixer | None = None) -> float:
     """One pass over `loader`; returns the mean training loss. `model` is the bare model, `wrapped` what the
-    step calls (DDP's wrapper, or the model itself). A non-finite loss raises NonFiniteLoss."""
+    step calls (DDP's wrapper, or the model itself); `mixer` makes the mixup/cutmix/smoothed batches. A
+    non-finite loss raises NonFiniteLoss."""
     wrapped = wrapped or model
     model.train()
     if frozen:
@@ -200,6 +208,8 @@ def train_one_epoch(model: Classifier, loader, optimizer, scheduler, loss_fn, ru
     for i, (images, targets) in enumerate(bar):
         images = to_model_input(images, runtime.device, mean, std, runtime.channels_last)
         targets = targets.to(runtime.device, non_blocking=True)
+        if mixer is not None:
+            images, targets = mixer(images, targets)
         step_now = (i + 1) % accumulate == 0 or i + 1 == steps
         with runtime.no_sync(wrapped, sync=step_now):
             with runtime.autocast():
@@ -282,13 +292,14 @@ class FoldState:
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def record(self, row: dict, monitor: str, patience: int) -> bool:
-        """Add an epoch's history row; returns whether it is the best so far."""
+    def record(self, row: dict, monitor: str, patience: int, eligible: bool = True) -> bool:
+        """Add an epoch's history row; returns whether it is the best so far. An epoch that is not
+        `eligible` (before the SWA window) is neither best nor counted towards patience."""
         self.history.append(row)
-        improved = _better(row[monitor], self.best, monitor)
+        improved = eligible and _better(row[monitor], self.best, monitor)
         if improved:
             self.best, self.best_epoch, self.bad_epochs = row[monitor], row["epoch"], 0
-        else:
+        elif eligible:
             self.bad_epochs += 1
         self.epoch = row["epoch"]
         self.stopped = bool(patience) and self.bad_epochs >= patience
@@ -308,17 +319,30 @@ class Trainee:
     scaler: object  # torch.amp.GradScaler (a disabled one where no scaling is needed)
     loss_fn: torch.nn.Module
     ema: object | None = None  # timm ModelEmaV3
+    swa: WeightAverage | None = None
+    mixer: BatchMixer | None = None  # mixup / cutmix / label smoothing of the training batches
     frozen: bool | None = None  # whether the backbone is frozen now (None: not set yet)
     wrapped: torch.nn.Module | None = None  # what the step calls: DDP's wrapper of `model`, or `model`
 
     @property
     def eval_model(self) -> torch.nn.Module:
-        """What validates, predicts and goes into best.pt: the EMA weights where there are some."""
+        """What validates, predicts and goes into best.pt: the SWA average once it holds an epoch, else the
+        EMA weights where there are some, else the model."""
+        if self.averaged_epochs:
+            return self.swa.module
         return self.ema.module if self.ema is not None else self.model
+
+    @property
+    def averaged_epochs(self) -> int:
+        return self.swa.count if self.swa is not None else 0
+
+    def may_be_best(self, epoch: int) -> bool:
+        """With SWA only the averaged weights (epochs in its window) may become best.pt."""
+        return self.swa is None or self.swa.in_window(epoch)
 
     def parts(self) -> dict:
         return {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler,
-                "ema": self.ema.module if self.ema is not None else None}
+                "ema": self.ema.module if self.ema is not None else None, "swa": self.swa}
 
     def state_dicts(self) -> dict:
         return {name: None if part is None else part.state_dict() for name, part in self.parts().items()}
@@ -335,6 +359,15 @@ class Trainee:
 
 
 # ---------------------------------------------------------------- the steps of train_fold
+
+
+def load_init(model: Classifier, init: InitWeights, source) -> None:
+    """The earlier run's weights into the new model (same architecture, head included)."""
+    try:
+        model.load_state_dict(init.model)
+    except RuntimeError as err:
+        raise KitError(f"--init {source}: its weights do not fit this model "
+                       f"({str(err).splitlines()[-1].strip()[:200]}); keep --pool and the model as they were") from None
 
 
 def resume_point(run: FoldRun, settings: Settings, resume: bool, say: Callable[[str], None]) -> dict | None:
@@ -387,7 +420,9 @@ def make_trainee(model: Classifier, settings: Settings, split: FoldSplit, steps_
         ema = ModelEmaV3(model, decay=settings.ema)
     loss_fn = make_loss(settings.loss, split.train_targets, settings.pos_weight, settings.focal_gamma,
                         settings.pos_weight_max).to(runtime.device)
-    return Trainee(model, optimizer, scheduler, scaler, loss_fn, ema)
+    swa = WeightAverage(model, settings.epochs, settings.swa) if settings.swa else None
+    return Trainee(model, optimizer, scheduler, scaler, loss_fn, ema, swa,
+                   make_mixer(settings, split.train_targets.shape[1]))
 
 
 def start_or_resume(trainee: Trainee, checkpoint: dict | None, loaders: Loaders, run: FoldRun,
@@ -407,7 +442,7 @@ def run_epoch(trainee: Trainee, loaders: Loaders, split: FoldSplit, settings: Se
               runtime: Runtime, run: FoldRun) -> dict:
     """Train one epoch, then validate; returns its history row."""
     started = time.perf_counter()
-    seed_epoch(settings.seed, epoch, loaders.generator, loaders.transform, runtime.rank)
+    seed_epoch(settings.seed, epoch, loaders.generator, loaders.transform, runtime.rank, trainee.mixer)
     trainee.freeze(epoch < settings.freeze_epochs, runtime)
     runtime.set_epoch(loaders.sampler, epoch)
     desc = f"{settings.run_name} fold{settings.fold} epoch {epoch + 1}/{settings.epochs}"
@@ -415,10 +450,13 @@ def run_epoch(trainee: Trainee, loaders: Loaders, split: FoldSplit, settings: Se
         train_loss = train_one_epoch(trainee.model, loaders.train, trainee.optimizer, trainee.scheduler,
                                      trainee.loss_fn, runtime, trainee.scaler, settings.mean, settings.std,
                                      settings.accumulate, settings.clip_grad, trainee.ema, trainee.frozen,
-                                     trainee.wrapped, desc, settings.progress)
+                                     trainee.wrapped, desc, settings.progress, trainee.mixer)
     except NonFiniteLoss as err:
         kept = f"{run.last} keeps epoch {epoch}" if epoch else "no checkpoint was written"
         raise NonFiniteLoss(f"{err}; stopped ({kept}). Try a lower --lr or --clip-grad 1") from None
+    if trainee.swa is not None and trainee.swa.in_window(epoch + 1):
+        trainee.swa.capture(trainee.model, (to_model_input(images, runtime.device, settings.mean, settings.std,
+                                                           runtime.channels_last) for images, _ in loaders.train))
     runtime.sync_buffers(trainee.eval_model)
     probs, val_loss = predict_batches(trainee.eval_model, loaders.val, runtime, settings.mean, settings.std, "none",
                                       trainee.loss_fn)
@@ -440,10 +478,11 @@ def save_epoch(run: FoldRun, trainee: Trainee, state: FoldState, improved: bool,
     io.write_csv(state.history_frame(), run.history)
 
 
-def epoch_line(row: dict, settings: Settings, improved: bool, frozen: bool) -> str:
+def epoch_line(row: dict, settings: Settings, improved: bool, frozen: bool, averaged: int = 0) -> str:
     return (f"epoch {row['epoch']}/{settings.epochs}  lr {row['lr']:.2e}  train {row['train_loss']:.4f}  "
             f"val {row['val_loss']:.4f}  f1 {row['val_f1']:.4f}  tuned {row['val_f1_tuned']:.4f}  "
-            f"{row['seconds']:.1f}s" + ("  *best" if improved else "") + ("  (frozen backbone)" if frozen else ""))
+            f"{row['seconds']:.1f}s" + ("  *best" if improved else "") + ("  (frozen backbone)" if frozen else "")
+            + (f"  (SWA of {averaged} epochs)" if averaged else ""))
 
 
 def predict_with_best(run: FoldRun, trainee: Trainee, data: CompetitionData, split: FoldSplit, settings: Settings,
@@ -477,13 +516,20 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
 
     # resume or start: the model, the fold's images, the per-channel statistics
     checkpoint = resume_point(run, settings, resume, say)
-    model, note = build_model(settings.replace(pretrained="none") if checkpoint else settings, data.spec)
+    init = None if checkpoint or not settings.init else init_weights(settings.init, settings.fold, settings.model,
+                                                                      data.spec, split.val_ids)
+    model, note = build_model(settings.replace(pretrained="none") if checkpoint or init else settings, data.spec)
+    if init is not None:
+        load_init(model, init, settings.init)
+        note = init.note
+        if settings.mean is None and init.mean is not None:  # the weights expect inputs scaled as before
+            settings = settings.replace(mean=init.mean, std=init.std)
     train_store, val_store = open_fold_stores(data, settings, split)
     mean, std = normalisation(settings, checkpoint, train_store, data.spec.num_channels)
     settings = settings.replace(mean=mean, std=std)
     if checkpoint:
         note = f"resuming from {run.last} (epoch {checkpoint['epoch']})"
-    elif settings.prior_bias:
+    elif settings.prior_bias and init is None:
         set_prior_bias(model, split.train_targets)
     say(f"{settings.model} fold {settings.fold}: {len(split.train_ids)} train / {len(split.val_ids)} val images, "
         f"{settings.size}px ({train_store.description}), {runtime.describe()}; {note}")
@@ -498,10 +544,10 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     # the epoch loop
     while state.epoch < settings.epochs and not state.stopped:
         row = run_epoch(trainee, loaders, split, settings, state.epoch, runtime, run)
-        improved = state.record(row, settings.monitor, settings.patience)
+        improved = state.record(row, settings.monitor, settings.patience, trainee.may_be_best(row["epoch"]))
         if runtime.is_main:
             save_epoch(run, trainee, state, improved, settings, data.spec, loaders)
-        say(epoch_line(row, settings, improved, trainee.frozen))
+        say(epoch_line(row, settings, improved, trainee.frozen, trainee.averaged_epochs))
         if on_epoch_end is not None:
             on_epoch_end(row["epoch"] - 1, trainee.model, row)
         if state.stopped:
@@ -512,11 +558,13 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
 
 
 def check_runs(runs: list[Settings], data: CompetitionData) -> None:
-    """Checks made before any training starts: every model name, the data folder."""
-    from kit.train.models import check_model_name
+    """Checks made before any training starts: every model name (and its support of drop_path / drop_rate),
+    the data folder."""
+    from kit.train.models import check_model_name, check_regularisers
 
     for settings in runs:
         check_model_name(settings.model)
+        check_regularisers(settings.model, settings.drop_path, settings.drop_rate)
     data.check_root()
 
 

@@ -1,5 +1,7 @@
 """Multi-label losses on logits: BCE, focal, soft-F1, and weighted sums of them.
 
+Every loss takes soft targets in [0, 1] as well as 0/1 ones (mixup, cutmix and label smoothing make them).
+
 Focal and soft-F1 are written here because torchvision's `sigmoid_focal_loss` takes no per-class positive
 weights and no library ships a soft (differentiable) macro F1.
 """
@@ -16,15 +18,19 @@ def bce_loss(logits, targets, pos_weight=None):
 
 
 def focal_loss(logits, targets, pos_weight=None, gamma: float = 2.0):
-    """BCE scaled by (1 - p_t)^gamma, which shrinks the loss of examples already classified well."""
+    """BCE scaled by |target - p|^gamma, which shrinks the loss of examples already classified well.
+
+    For 0/1 targets this is the usual (1 - p_t)^gamma; for soft ones it is the quality focal loss (Li et al.,
+    2020), still smallest where p equals the target (the p_t form would weigh a 0.5 target the same at any p).
+    """
     bce = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight, reduction="none")
     prob = torch.sigmoid(logits)
-    p_t = prob * targets + (1 - prob) * (1 - targets)
-    return ((1 - p_t) ** gamma * bce).mean()
+    return ((targets - prob).abs() ** gamma * bce).mean()
 
 
 def soft_f1_loss(logits, targets, eps: float = 1e-7):
-    """1 - macro F1 computed with probabilities in place of 0/1 predictions, over the batch."""
+    """1 - macro F1 computed with probabilities in place of 0/1 predictions (and soft targets in place of
+    0/1 labels), over the batch."""
     prob = torch.sigmoid(logits)
     tp = (prob * targets).sum(dim=0)
     f1 = 2 * tp / (prob.sum(dim=0) + targets.sum(dim=0) + eps)

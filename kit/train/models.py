@@ -11,6 +11,7 @@ conv to the competition's channel count), from timm's local caches when they alr
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -83,20 +84,58 @@ def _is_timm_model(name: str) -> bool:
 
 
 def create_model(name: str, in_chans: int, num_classes: int, pretrained: str | os.PathLike | None = "auto",
-                 pool: str = "catavgmax", dropout: float = 0.25, img_size: int | None = None) -> tuple[Classifier, str]:
+                 pool: str = "catavgmax", dropout: float = 0.25, img_size: int | None = None,
+                 drop_path: float = 0.0, drop_rate: float = 0.0) -> tuple[Classifier, str]:
     """Build `name` (a timm model name, or smp:<encoder>) for `in_chans` input channels and `num_classes`
     outputs. `pretrained`: a weight file, 'none'/None (random), or 'auto' (timm's local cache, else random).
+    drop_path / drop_rate: timm's drop_path_rate (stochastic depth) and drop_rate (its own dropout), for the
+    backbones that have them; a KitError names a backbone that does not.
     Returns (model, note saying which weights were used)."""
     pretrained = "none" if pretrained is None else str(pretrained)
     check_model_name(name)
+    regularise = regulariser_kwargs(name, drop_path, drop_rate)
     if name.startswith(SMP_PREFIX):
-        backbone, features, note = _smp_backbone(name[len(SMP_PREFIX):], in_chans, pretrained)
+        backbone, features, note = _smp_backbone(name[len(SMP_PREFIX):], in_chans, pretrained, regularise)
         fmt = "NCHW"
     else:
-        backbone, note = _timm_backbone(name, in_chans, pretrained, img_size)
+        backbone, note = _timm_backbone(name, in_chans, pretrained, img_size, regularise)
         features, fmt = backbone.num_features, getattr(backbone, "output_fmt", "NCHW")
         fmt = fmt if isinstance(fmt, str) else getattr(fmt, "value", "NCHW")
+    from timm.layers import DropPath
+
+    if drop_path and not any(isinstance(m, DropPath) for m in backbone.modules()):
+        raise KitError(f"model {name!r} does not support drop_path: it took timm's drop_path_rate but has no "
+                       f"stochastic-depth layer (use a backbone with residual blocks such as resnet, convnext, vit)")
     return Classifier(backbone, PooledHead(features, num_classes, pool, dropout, fmt)), note
+
+
+def check_regularisers(name: str, drop_path: float = 0.0, drop_rate: float = 0.0) -> None:
+    """KitError now, before any run starts, if `name` cannot take drop_path / drop_rate (builds it once, on CPU)."""
+    if drop_path or drop_rate:
+        create_model(name, 3, 1, "none", pool="avg", dropout=0.0, drop_path=drop_path, drop_rate=drop_rate)
+
+
+def regulariser_kwargs(name: str, drop_path: float = 0.0, drop_rate: float = 0.0) -> dict:
+    """timm keyword arguments for drop_path / drop_rate; KitError where `name`'s backbone cannot take them.
+
+    smp's own encoders (torchvision-style resnets, ...) have neither; its tu-<timm name> encoders pass
+    drop_path_rate to timm, but build features only, so timm's drop_rate (a head dropout in most models)
+    would never run there."""
+    kwargs = {}
+    if drop_path:
+        kwargs["drop_path_rate"] = drop_path
+    if drop_rate:
+        kwargs["drop_rate"] = drop_rate
+    if not kwargs or not name.startswith(SMP_PREFIX):
+        return kwargs
+    encoder = name[len(SMP_PREFIX):]
+    if not encoder.startswith("tu-"):
+        raise KitError(f"model {name!r}: smp's own encoders support neither drop_path nor drop_rate; use the timm "
+                       f"name {encoder!r} or smp:tu-{encoder} instead")
+    if drop_rate:
+        raise KitError(f"model {name!r}: drop_rate is timm's head dropout, which smp's feature encoders never run; "
+                       f"use --dropout (the kit head's dropout) instead")
+    return kwargs
 
 
 def _pretrained_file(pretrained: str) -> Path | None:
@@ -108,15 +147,15 @@ def _pretrained_file(pretrained: str) -> Path | None:
     return path
 
 
-def _timm_backbone(name: str, in_chans: int, pretrained: str, img_size: int | None) -> tuple[nn.Module, str]:
-    import timm
+def _timm_backbone(name: str, in_chans: int, pretrained: str, img_size: int | None,
+                   regularise: dict | None = None) -> tuple[nn.Module, str]:
     from timm.models import get_pretrained_cfg
 
     try:
         cfg = get_pretrained_cfg(name)
     except RuntimeError as err:
         raise KitError(f"model {name!r}: {err}") from None
-    kwargs = dict(in_chans=in_chans, num_classes=0, global_pool="")
+    kwargs = dict(in_chans=in_chans, num_classes=0, global_pool="", **(regularise or {}))
     if cfg is not None and cfg.fixed_input_size and img_size:
         kwargs["img_size"] = img_size
     file = _pretrained_file(pretrained)
@@ -129,12 +168,84 @@ def _timm_backbone(name: str, in_chans: int, pretrained: str, img_size: int | No
     else:
         note = "random init (--pretrained none)"
     if file is None:
-        return timm.create_model(name, pretrained=False, **kwargs), note
+        return _create_timm(name, regularise, pretrained=False, **kwargs), note
+    kit_backbone = kit_checkpoint_backbone(file)
+    if kit_backbone is not None:
+        model = _create_timm(name, regularise, pretrained=False, **kwargs)
+        load_exactly(model, kit_backbone, file, name)
+        return model, (f"backbone weights from the kit checkpoint {file} (a new head; `--init runs/<name>` starts "
+                       "each fold from a whole earlier run)")
+    rng = torch.get_rng_state()
+    reference = _create_timm(name, regularise, pretrained=False, **kwargs)  # what the same seed gives with no file
+    torch.set_rng_state(rng)
     try:
-        model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(file)), **kwargs)
+        model = _create_timm(name, regularise, pretrained=True, pretrained_cfg_overlay=dict(file=str(file)), **kwargs)
     except (RuntimeError, KeyError, ValueError, OSError) as err:
         raise KitError(f"{file}: cannot load as weights of {name} ({str(err).splitlines()[0][:200]})") from None
+    check_filled(model, reference, file, name, lambda: _create_timm(name, regularise, pretrained=False, **kwargs))
     return model, note
+
+
+def _create_timm(name: str, regularise: dict | None, **kwargs) -> nn.Module:
+    import timm
+
+    try:
+        return timm.create_model(name, **kwargs)
+    except TypeError as err:  # the model's constructor has no such argument
+        if regularise and any(key in str(err) for key in regularise):
+            names = " and ".join({"drop_path_rate": "drop_path", "drop_rate": "drop_rate"}[k] for k in regularise)
+            raise KitError(f"model {name!r} does not support {names} (timm: {err})") from None
+        raise
+
+
+def kit_checkpoint_backbone(file: Path) -> dict[str, torch.Tensor] | None:
+    """The backbone part of a kit checkpoint (`best.pt`, `last.pt`: a "model" state dict whose keys carry the
+    `backbone.`/`head.` prefixes of `Classifier`), without its prefix; None for any other file."""
+    if file.suffix == ".safetensors":
+        return None
+    try:
+        payload = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception:  # not a torch file, or one a safe load refuses: timm's loader says why
+        return None
+    model = payload.get("model") if isinstance(payload, dict) else None
+    if not isinstance(model, dict) or not any(str(k).startswith("backbone.") for k in model):
+        return None
+    return {k[len("backbone."):]: v for k, v in model.items() if k.startswith("backbone.")}
+
+
+def load_exactly(module: nn.Module, state: dict, file: Path, name: str) -> None:
+    """Load `state` into `module`, every tensor of one into the other, or raise a KitError counting the gaps."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    misshapen = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or misshapen:
+        parts = [f"{len(missing)} of {len(own)} backbone tensors missing" + (f" (e.g. {missing[0]})" if missing else "")]
+        if misshapen:
+            k = misshapen[0]
+            parts.append(f"{len(misshapen)} of another shape (e.g. {k}: {tuple(state[k].shape)} for "
+                         f"{tuple(own[k].shape)})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unknown to {name} (e.g. {unexpected[0]})")
+        raise KitError(f"{file}: not weights of {name}: " + "; ".join(parts))
+    module.load_state_dict(state)
+
+
+def check_filled(model: nn.Module, reference: nn.Module, file: Path, name: str, another: Callable[[], nn.Module]) -> None:
+    """After timm loaded `file`: every randomly initialised backbone parameter must have changed.
+
+    timm skips keys it cannot match with only a warning. A parameter still equal to `reference` (the same model
+    from the same seed, with no file) was not filled, unless it is one that every seed initialises alike (norm
+    weights of 1, biases of 0: `another` builds a model from another seed to tell them apart)."""
+    ours, before = dict(model.named_parameters()), dict(reference.named_parameters())
+    same = [k for k, p in ours.items() if k in before and torch.equal(p, before[k])]
+    if not same:
+        return
+    other = dict(another().named_parameters())
+    unfilled = [k for k in same if not torch.equal(before[k], other[k])]
+    if unfilled:
+        raise KitError(f"{file}: left {len(unfilled)} of {len(ours)} backbone parameters of {name} unfilled "
+                       f"(e.g. {unfilled[0]}): not weights of this model")
 
 
 def cached_timm_weights(cfg) -> Path | None:
@@ -162,12 +273,13 @@ def cached_timm_weights(cfg) -> Path | None:
     return None
 
 
-def _smp_backbone(encoder_name: str, in_chans: int, pretrained: str) -> tuple[nn.Module, int, str]:
+def _smp_backbone(encoder_name: str, in_chans: int, pretrained: str,
+                  regularise: dict | None = None) -> tuple[nn.Module, int, str]:
     from segmentation_models_pytorch.encoders import get_encoder
 
     file = _pretrained_file(pretrained)
     if file is None:
-        encoder = get_encoder(encoder_name, in_channels=in_chans, weights=None)
+        encoder = get_encoder(encoder_name, in_channels=in_chans, weights=None, **(regularise or {}))
         note = "random init (smp encoders take weights only from --pretrained FILE)" if pretrained == "auto" \
             else "random init (--pretrained none)"
         return SmpBackbone(encoder), encoder.out_channels[-1], note
@@ -197,4 +309,5 @@ def build_model(settings, spec) -> tuple[Classifier, str]:
     """The run's model, initialised from the run's seed (so the same settings give the same start)."""
     torch.manual_seed(settings.seed)
     return create_model(settings.model, spec.num_channels, spec.num_classes, settings.pretrained,
-                        settings.pool, settings.dropout, img_size=settings.crop or settings.size)
+                        settings.pool, settings.dropout, img_size=settings.crop or settings.size,
+                        drop_path=settings.drop_path, drop_rate=settings.drop_rate)
