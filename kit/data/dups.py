@@ -110,7 +110,7 @@ def pixel_store(data: CompetitionData, split: str, ids: Sequence[str]) -> ImageS
         store, _ = lookup_cache(data, split, size, ids)
         if store is not None:
             return store
-    sources = data.train_sources() if split == "train" else [data.test_source]
+    sources = data.train_sources() if split == "train" else data.test_sources()
     return DecodingStore(ids, sources, data.spec)
 
 
