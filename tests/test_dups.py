@@ -200,3 +200,18 @@ def test_external_images_are_hashed_grouped_and_named(dup_data, tmp_path):
     group_of = dict(zip(result.groups["Id"], result.groups["group"]))
     assert [group_of[f"x{k}"] for k in range(3)] == [group_of[i] for i in train["Id"][:3]]
     assert "hashed 170 train, 3 external and 60 test images" in result.summary[0]
+
+
+def test_near_copies_and_dups_in_a_one_file_per_sample_layout(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "planet"
+    result = CliRunner().invoke(main, ["synth", str(data), "--preset", "planet", "--n-train", "80", "--n-test", "20",
+                                       "--size", "64", "--duplicates", "20"])
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(main, ["init", "planet", str(tmp_path)]).exit_code == 0
+    result = CliRunner().invoke(main, ["dups", "--data", str(data), "--config", "kit.yaml"])
+    assert result.exit_code == 0, result.output
+    twins = pd.read_csv(data / "duplicates.csv")
+    pairs = pd.read_csv(tmp_path / "folds" / "dups_pairs.csv", keep_default_na=False)
+    truth, found = pair_set(twins, "Id", "twin"), pair_set(pairs, "Id1", "Id2")
+    assert truth <= found and len(found - truth) <= 0.01 * len(found)

@@ -13,7 +13,7 @@ EXPORTS = {
     "Classifier": "models", "build_model": "models", "check_model_name": "models", "create_model": "models",
     "make_loss": "losses", "BatchMixer": "mixing", "WeightAverage": "swa",
     "find_lr": "lr_find", "LrFindResult": "lr_find",
-    "FoldResult": "loop", "FoldState": "loop", "HISTORY_COLUMNS": "loop", "train_fold": "loop",
+    "FoldResult": "loop", "FoldState": "loop", "history_columns": "loop", "train_fold": "loop",
     "train_runs": "loop",
     "init_weights": "init",
     "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
