@@ -75,7 +75,7 @@ def main() -> None:
             seconds = time.perf_counter() - start
             baseline = baseline or seconds
             label = method if method == "mean" else f"stack {stacker}"
-            macro = result.scores.macro()
+            macro = result.scores.summary()
             print(f"{'correlated' if correlated else 'independent':<12} {label:<18} {macro['cv']:11.4f} "
                   f"{macro['tuned']:7.4f} {seconds:8.1f} {seconds / baseline:7.1f}")
 
