@@ -54,15 +54,16 @@ class Config:
         for index, entry in enumerate(entries):
             where = f"{self.path}: external[{index}]"
             if isinstance(entry, str):
-                source, labels_path = external_source(entry)
+                source, labels_path = external_source(entry, self.spec.image_layout)
             elif isinstance(entry, dict) and {"labels", "images"} <= set(entry) <= {"labels", "images", "ext"}:
-                source = Source(Path(str(entry["images"])), str(entry.get("ext", "jpg")).lstrip("."))
+                source = Source(Path(str(entry["images"])), str(entry.get("ext", "jpg")).lstrip("."),
+                                self.spec.image_layout)
                 labels_path = Path(str(entry["labels"]))
             else:
                 raise KitError(f"{where}: expected 'LABELS.csv:IMAGE_DIR[:EXT]' or {{labels: ..., images: ..., "
                                f"ext: jpg}}, got {entry!r}")
             if not source.image_dir.is_absolute():
-                source = Source(self.base / source.image_dir, source.image_ext)
+                source = Source(self.base / source.image_dir, source.image_ext, source.layout)
             labels_path = labels_path if labels_path.is_absolute() else self.base / labels_path
             if not source.image_dir.is_dir():
                 raise KitError(f"{where}: image folder {source.image_dir} not found")

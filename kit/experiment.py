@@ -129,7 +129,7 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
                    dry_run: bool | None = None, log: Callable[[str], None] = print) -> ExperimentResult:
     """Folds (if missing), every model on every fold (skipping finished runs, resuming interrupted ones),
     the blend and its submission file, then optionally the submission itself; ends by logging the table of
-    each member's and the blend's OOF macro F1.
+    each member's and the blend's OOF score (the competition's metric).
 
     `submit` and `dry_run` override the file's submit.enabled and submit.dry_run.
     """
@@ -138,8 +138,9 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
     from kit.train.loop import train_fold
 
     plan = load_experiment(path, data_dir)
-    spec, data = plan.config.spec, plan.data
+    data = plan.data
     data.check_root()
+    spec = data.spec
     labels = data.train_labels()
     data.test_ids()  # a missing or broken sample submission fails now, not after training
     result = ExperimentResult()
@@ -209,7 +210,7 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
             )
             log(result.submission.describe())
     log("")
-    log(f"OOF macro F1 ({len(result.blend.truth)} train images, {len(fold_numbers)} folds; tuned = per-class "
+    log(f"OOF {spec.scorer.label} ({len(result.blend.truth)} train images, {len(fold_numbers)} folds; tuned = per-class "
         "thresholds fit on all OOF rows, cv = fit on the other folds, the honest estimate):")
     from kit.blend.report import summary_table
 

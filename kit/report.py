@@ -12,22 +12,28 @@ import pandas as pd
 from kit import io
 from kit.errors import KitError
 from kit.layout import FoldRun, fold_dir_name, fold_dirs
+from kit.score.metrics import Metric, history_metric, parse_metric
 
-HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_f1", "val_f1_tuned", "seconds")
+# history.csv's columns besides the metric's own (val_<metric> at 0.5 and val_<metric>_tuned, e.g. val_samples_f2)
+HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "seconds")
 BLEND_KEYS = ("name", "method", "threshold_mode", "classes", "members", "blend")
 
 
-def read_history(path: str | os.PathLike) -> pd.DataFrame:
+def read_history(path: str | os.PathLike) -> tuple[pd.DataFrame, Metric]:
+    """A run's history.csv and the metric its validation columns are named after."""
     path = Path(path)
     if not path.is_file():
         raise KitError(f"{path}: no history.csv (is this a run folder of `kit train`?)")
     history = io.read_csv(path)
+    if {"val_f1", "val_f1_tuned"} <= set(history.columns):  # written before the columns named the metric
+        history = history.rename(columns={"val_f1": "val_macro_f1", "val_f1_tuned": "val_macro_f1_tuned"})
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing:
         raise KitError(f"{path}: line 1: missing column(s) {', '.join(missing)}")
+    metric = history_metric(list(history.columns), str(path))
     if history.empty:
         raise KitError(f"{path}: no epochs recorded yet")
-    return history
+    return history, metric
 
 
 def _pyplot():
@@ -58,10 +64,12 @@ def _epoch_ticks(axis, epochs) -> None:
 
 
 def plot_learning_curves(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """Loss, validation macro F1 and learning rate per epoch of one run folder -> `<run_dir>/curves.png`."""
+    """Loss, the validation metric (the competition's, e.g. macro F1) and learning rate per epoch of one run
+    folder -> `<run_dir>/curves.png`."""
     plt = _pyplot()
     run_dir = Path(run_dir)
-    history = read_history(FoldRun(run_dir).history)
+    history, metric = read_history(FoldRun(run_dir).history)
+    at_05, tuned = history[metric.column], history[metric.column + "_tuned"]
     out = Path(out) if out else FoldRun(run_dir).curves
     title = " / ".join(run_dir.resolve().parts[-2:])
     figure, (loss_ax, f1_ax, lr_ax) = plt.subplots(1, 3, figsize=(15, 4.2))
@@ -70,12 +78,12 @@ def plot_learning_curves(run_dir: str | os.PathLike, out: str | os.PathLike | No
     loss_ax.plot(epochs, history["val_loss"], "o-", label="validation")
     loss_ax.set(title="Loss", xlabel="epoch", ylabel="loss")
     loss_ax.legend()
-    f1_ax.plot(epochs, history["val_f1"], "o-", label="at 0.5")
-    f1_ax.plot(epochs, history["val_f1_tuned"], "o-", label="tuned thresholds")
-    best = history["val_f1_tuned"].idxmax()
-    f1_ax.plot(epochs[best], history["val_f1_tuned"][best], "*", color="black", markersize=12, zorder=3,
-               label=f"best: {history['val_f1_tuned'][best]:.3f} (epoch {epochs[best]})")
-    f1_ax.set(title="Validation macro F1", xlabel="epoch", ylabel="macro F1", ylim=(0, 1))
+    f1_ax.plot(epochs, at_05, "o-", label="at 0.5")
+    f1_ax.plot(epochs, tuned, "o-", label="tuned thresholds")
+    best = tuned.idxmax()
+    f1_ax.plot(epochs[best], tuned[best], "*", color="black", markersize=12, zorder=3,
+               label=f"best: {tuned[best]:.3f} (epoch {epochs[best]})")
+    f1_ax.set(title=f"Validation {metric.label}", xlabel="epoch", ylabel=metric.label, ylim=(0, 1))
     f1_ax.legend()
     lr_ax.plot(epochs, history["lr"], "o-", color="tab:gray")
     lr_ax.set(title="Learning rate (end of epoch)", xlabel="epoch", ylabel="lr")
@@ -95,7 +103,7 @@ def fold_runs(model_dir: str | os.PathLike) -> dict[str, Path]:
 
 
 def plot_folds(model_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """Validation loss and macro F1 (tuned) of every fold of one model -> `<model_dir>/folds.png`."""
+    """Validation loss and metric (tuned) of every fold of one model -> `<model_dir>/folds.png`."""
     plt = _pyplot()
     model_dir = Path(model_dir)
     runs = fold_runs(model_dir)
@@ -103,22 +111,27 @@ def plot_folds(model_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         raise KitError(f"{model_dir}: no fold folders with a history.csv")
     out = Path(out) if out else model_dir / "folds.png"
     figure, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(12, 4.2))
-    best, epochs = [], []
+    best, epochs, metrics = [], [], set()
     for name, run in runs.items():
-        history = read_history(FoldRun(run).history)
+        history, metric = read_history(FoldRun(run).history)
+        tuned = history[metric.column + "_tuned"]
+        metrics.add(metric)
         line, = loss_ax.plot(history["epoch"], history["val_loss"], "o-", markersize=3, label=name)
-        f1_ax.plot(history["epoch"], history["val_f1_tuned"], "o-", markersize=3, color=line.get_color(),
-                   label=f"{name} (best {history['val_f1_tuned'].max():.3f})")
-        best.append(history["val_f1_tuned"].max())
+        f1_ax.plot(history["epoch"], tuned, "o-", markersize=3, color=line.get_color(),
+                   label=f"{name} (best {tuned.max():.3f})")
+        best.append(tuned.max())
         epochs.extend(history["epoch"])
+    if len(metrics) > 1:
+        raise KitError(f"{model_dir}: its folds were scored with different metrics "
+                       f"({', '.join(sorted(m.name for m in metrics))})")
     loss_ax.set(title="Validation loss", xlabel="epoch", ylabel="loss")
-    f1_ax.set(title="Validation macro F1, tuned thresholds", xlabel="epoch", ylabel="macro F1", ylim=(0, 1))
+    f1_ax.set(title=f"Validation {metric.label}, tuned thresholds", xlabel="epoch", ylabel=metric.label, ylim=(0, 1))
     for axis in (loss_ax, f1_ax):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
         _epoch_ticks(axis, epochs)
     mean = sum(best) / len(best)
-    figure.suptitle(f"{model_dir.resolve().name}: {len(runs)} folds, best validation F1 {min(best):.3f} to "
+    figure.suptitle(f"{model_dir.resolve().name}: {len(runs)} folds, best validation {metric.name} {min(best):.3f} to "
                     f"{max(best):.3f} (mean {mean:.3f})")
     figure.tight_layout()
     return _save(figure, out)
@@ -136,6 +149,13 @@ def read_blend_report(path: str | os.PathLike) -> dict:
     missing = [key for key in BLEND_KEYS if not isinstance(report, dict) or key not in report]
     if missing:
         raise KitError(f"{path}: not a `kit blend` report (missing {', '.join(missing)})")
+    try:
+        report["metric"] = parse_metric(report.get("metric"), key=f"{path}: metric").name  # before metrics: macro F1
+    except KitError as err:
+        raise KitError(str(err)) from None
+    for entry in [report["blend"], *report["members"]]:
+        if isinstance(entry, dict) and "score" not in entry and "f1" in entry:
+            entry["score"] = entry["f1"]  # written before the metric was the competition's (always macro F1)
     n = len(report["classes"])
     per_class = report["blend"].get("per_class", {})
     for key in ("tuned", "cv", "support"):
@@ -148,30 +168,33 @@ def read_blend_report(path: str | os.PathLike) -> dict:
 
 
 def blend_summary(report: dict) -> str:
-    """The members' and the blend's OOF macro F1 (at 0.5, tuned, cross-validated) from a blend JSON."""
+    """The members' and the blend's OOF scores (the competition's metric at 0.5, tuned, cross-validated) from a
+    blend JSON."""
     from kit.blend.report import format_summary
 
-    members = [(m["name"], m["f1"], m.get("weight", 0.0)) for m in report["members"]]
-    return format_summary(members, f"blend ({report['method']})", report["blend"]["f1"])
+    members = [(m["name"], m["score"], m.get("weight", 0.0)) for m in report["members"]]
+    return format_summary(members, f"blend ({report['method']})", report["blend"]["score"], report["metric"])
 
 
 def plot_blend(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """The per-class chart of a blend JSON (class names, support, each member's and the blend's OOF F1)
     -> `<name>_per_class.png` beside it (`kit blend`'s own `<name>.png` also has the threshold curves)."""
-    from kit.blend.report import draw_per_class
+    from kit.blend.report import MANY_CLASSES, draw_per_class, per_class_axes, per_class_width
 
     plt = _pyplot()
     path = Path(path)
     report = read_blend_report(path)
     out = Path(out) if out else path.with_name(f"{path.stem}_per_class.png")
-    classes, blend = report["classes"], report["blend"]
-    figure, axes = plt.subplots(figsize=(max(10.0, 0.42 * len(classes) + 4), 6.5))
+    classes, blend, metric = report["classes"], report["blend"], parse_metric(report["metric"])
+    figure = plt.figure(figsize=(per_class_width(len(classes)), 9.5 if len(classes) > MANY_CLASSES else 6.5))
+    axes, histogram = per_class_axes(figure, len(classes))[:2]
+    score = blend["score"]
     draw_per_class(axes, classes, blend["per_class"]["support"],
                    {m["name"]: m["per_class"]["tuned"] for m in report["members"]},
-                   blend["per_class"]["tuned"], blend["per_class"]["cv"], report["method"], report["threshold_mode"])
-    macro = blend["f1"]
-    figure.suptitle(f"{report['name']}: blend of {len(report['members'])}, OOF macro F1 {macro['at_0.5']:.3f} at 0.5, "
-                    f"{macro['tuned']:.3f} tuned, {macro['cv']:.3f} cross-validated", fontweight="bold")
+                   blend["per_class"]["tuned"], blend["per_class"]["cv"], report["method"], report["threshold_mode"],
+                   metric.name, score.get("tuned"), histogram)
+    figure.suptitle(f"{report['name']}: blend of {len(report['members'])}, OOF {metric.label} {score['at_0.5']:.3f} "
+                    f"at 0.5, {score['tuned']:.3f} tuned, {score['cv']:.3f} cross-validated", fontweight="bold")
     figure.tight_layout()
     return _save(figure, out)
 
@@ -193,7 +216,8 @@ def report(paths, log: Callable[[str], None] = print) -> list[Path]:
             if path.suffix != ".json":
                 raise KitError(f"{path}: expected a run folder or a `kit blend` JSON report")
             wrote(plot_blend(path))
-            log(f"{path}: OOF macro F1\n{blend_summary(read_blend_report(path))}")
+            summary = read_blend_report(path)
+            log(f"{path}: OOF {parse_metric(summary['metric']).label}\n{blend_summary(summary)}")
         elif FoldRun(path).history.is_file():
             wrote(plot_learning_curves(path))
         else:

@@ -81,7 +81,7 @@ def bench_methods(truth, folds, oof, test) -> None:
     for method in ("mean", "rank", "weighted", "hill"):
         fit_seconds, _ = timed(lambda: Blender(method, oof, test).fit(truth))  # noqa: B023
         seconds, evaluation = timed(lambda: evaluate(Blender(method, oof, test), truth, folds))  # noqa: B023
-        macro = evaluation.scores.macro()
+        macro = evaluation.scores.summary()
         print(f"  {method:<8} blend alone: fit {fit_seconds:4.1f} s, fit + refit in {K} folds and score "
               f"{seconds:5.1f} s; macro F1 at 0.5 {macro['at_0.5']:.4f}, tuned {macro['tuned']:.4f}, "
               f"cv {macro['cv']:.4f}")
@@ -121,12 +121,12 @@ def bench_end_to_end(truth, folds, oof, test) -> None:
             member.oof, member.test = member_oof, member_test
         blend_seconds, result = timed(blend_members, members, truth, folds, HPA, "mean")
         write_seconds, _ = timed(write_outputs, result, root / "out", "bench", test_ids, root / "sample_submission.csv")
-    best_member = max(s.macro()["cv"] for s in result.member_scores.values())
+    best_member = max(s.summary()["cv"] for s in result.member_scores.values())
     total = gather_seconds + blend_seconds + write_seconds
     print(f"{MEMBERS} members from files: gather + checks {gather_seconds:.1f} s, mean blend with every member and "
           f"the blend scored at 0.5, tuned and cross-validated {blend_seconds:.1f} s (target < 10 s), "
           f"CSV (validated) + JSON + PNG {write_seconds:.1f} s; total {total:.1f} s")
-    print(f"  best member cv {best_member:.4f}, mean blend cv {result.scores.macro()['cv']:.4f}")
+    print(f"  best member cv {best_member:.4f}, mean blend cv {result.scores.summary()['cv']:.4f}")
 
 
 def main() -> None:

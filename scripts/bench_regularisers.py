@@ -81,7 +81,7 @@ def run_setting(name: str, changes: dict, args, data, folds_csv: Path, work: Pat
         val_losses.append(float(best_row["val_loss"]))
         gaps.append(float(best_row["val_loss"]) - train_loss)
         best_epochs.append(result.best_epoch)
-        print(f"  {name} fold {fold}: best epoch {result.best_epoch}, val_f1_tuned {result.best_score:.4f}, "
+        print(f"  {name} fold {fold}: best epoch {result.best_epoch}, tuned score {result.best_score:.4f}, "
               f"clean train loss {train_loss:.4f}, val loss {best_row['val_loss']:.4f}", flush=True)
     labels = data.train_labels()
     oof = pd.concat(frames).set_index("Id")

@@ -117,10 +117,16 @@ DEVICE=$(if [ "$MODE" = gpu ]; then "$PY" -c "import torch; print(torch.cuda.get
          else echo CPU; fi)
 echo "gpu-check: $DEVICE x $GPUS, torch $TORCH, logs in $OUT_DIR"
 
-# 1. the suite
+# 1. the suite: one torch thread per test process (tiny models), in parallel where pytest-xdist is installed
+#    (`make install` installs it); one process per test file, so module fixtures are built once.
 if [ "$MODE" = gpu ]; then
-    step suite 270 note_suite -- "$PY" -m pytest -q -p no:cacheprovider -rs --durations=15 \
-        --basetemp="$WORK/pytest" "$ROOT/tests"
+    SUITE=(-q -p no:cacheprovider -rs --durations=15 --basetemp="$WORK/pytest")
+    if "$PY" -c "import xdist" 2>/dev/null; then
+        CORES=$("$PY" -c "import os; print(len(os.sched_getaffinity(0)))" 2>/dev/null || echo 2)
+        PROCESSES=$((CORES / 2)); [ "$PROCESSES" -gt 8 ] && PROCESSES=8; [ "$PROCESSES" -lt 1 ] && PROCESSES=1
+        SUITE+=(-n "$PROCESSES" --dist loadfile)
+    fi
+    step suite 270 note_suite -- env OMP_NUM_THREADS=1 "$PY" -m pytest "${SUITE[@]}" "$ROOT/tests"
 else
     skip suite "--cpu-smoke (make test runs it)"
 fi

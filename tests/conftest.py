@@ -53,7 +53,7 @@ def tiny_blend(synth_dir, tmp_path_factory):
     folds = root / "folds" / "folds.csv"
     make_folds(CompetitionData(synth_dir, HPA).train_labels(), HPA, out=folds, k=2, seed=0)
     common = ["--data", str(synth_dir), "--folds", str(folds), "--runs", str(root / "runs"), "--fold", "all",
-              "--size", "32", "--epochs", "1", "--workers", "0", "--no-progress"]
+              "--size", "32", "--epochs", "1", "--workers", "0", "--no-progress", "--device", "cpu"]
     for model, tta, batch in (("test_resnet", "flip", "8"), ("test_byobnet", "none", "6")):
         result = CliRunner().invoke(main, ["train", "--model", model, "--tta", tta, "--batch-size", batch, *common])
         assert result.exit_code == 0, result.output

@@ -169,11 +169,11 @@ def test_blend_scores_equal_brute_force_and_scikit_learn(project):
     assert np.allclose(result.thresholds, [t for t, _ in expected])
     tuned = no_empty_rule(mean, mean >= result.thresholds)
     at_05 = no_empty_rule(mean, mean >= 0.5)
-    macro = result.scores.macro()
+    macro = result.scores.summary()
     assert macro["tuned"] == pytest.approx(f1_score(project.truth, tuned, average="macro", zero_division=0))
     assert macro["at_0.5"] == pytest.approx(f1_score(project.truth, at_05, average="macro", zero_division=0))
     assert np.allclose(result.scores.tuned, f1_score(project.truth, tuned, average=None, zero_division=0))
-    member = result.member_scores["a"].macro()
+    member = result.member_scores["a"].summary()
     own = no_empty_rule(project.oof["a"], project.oof["a"] >= 0.5)
     assert member["at_0.5"] == pytest.approx(f1_score(project.truth, own, average="macro", zero_division=0))
 
@@ -188,13 +188,13 @@ def test_cross_validated_estimate_fits_thresholds_on_the_other_folds(project):
         predicted[held] = no_empty_rule(mean[held], mean[held] >= thresholds)
     expected = f1_score(project.truth, predicted, average=None, zero_division=0)
     assert np.allclose(result.scores.cv, expected)
-    assert result.scores.macro()["cv"] <= result.scores.macro()["tuned"]
+    assert result.scores.summary()["cv"] <= result.scores.summary()["tuned"]
 
 
 def test_a_perfect_model_scores_one_everywhere(tmp_path):
     project = make_project(tmp_path, {"oracle": 1.0})
     result = blend_runs([project.runs], name="oracle", min_positives=0, **project.kwargs())
-    assert result.scores.macro() == {"at_0.5": 1.0, "tuned": 1.0, "cv": 1.0}
+    assert result.scores.summary() == {"at_0.5": 1.0, "tuned": 1.0, "cv": 1.0}
 
 
 def sklearn_global_threshold(truth: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
@@ -262,7 +262,7 @@ def test_optimised_methods_prefer_the_informative_model(tmp_path, method):
     assert weights["good"] > weights["noise"]
     assert result.weights.sum() == pytest.approx(1.0) and (result.weights >= 0).all()
     assert sorted(result.fold_weights) == [0, 1, 2]  # weights refit inside every fold for the honest score
-    assert result.scores.macro()["tuned"] >= max(s.macro()["tuned"] for s in result.member_scores.values()) - 0.05
+    assert result.scores.summary()["tuned"] >= max(s.summary()["tuned"] for s in result.member_scores.values()) - 0.05
 
 
 def test_rank_blend_averages_ranks(project):
@@ -302,7 +302,7 @@ def test_outputs_round_trip_through_the_validator(project, monkeypatch):
     assert list(report["thresholds"]) == list(project.spec.classes)
     assert list(report["thresholds"].values()) == pytest.approx(thresholds, abs=1e-6)
     tuned = no_empty_rule(oof, oof >= thresholds)
-    assert report["blend"]["f1"]["tuned"] == pytest.approx(
+    assert report["blend"]["score"]["tuned"] == pytest.approx(
         f1_score(project.truth, tuned, average="macro", zero_division=0), abs=1e-6)
     assert len(report["members"][0]["per_class"]["cv"]) == project.spec.num_classes
     assert report["command"]

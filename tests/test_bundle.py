@@ -69,8 +69,9 @@ def test_infer_from_the_bundle_alone_equals_infer_from_the_runs(bundle_dir, tiny
     moved = tmp_path / "elsewhere"
     shutil.copytree(out, moved)
     from_bundle = run("infer", moved / "blend.json", "--data", new_test_set, "--out", tmp_path / "a.csv",
-                      "--workers", "0")
-    from_runs = run("infer", tiny_blend.json, "--data", new_test_set, "--out", tmp_path / "b.csv", "--workers", "0")
+                      "--workers", "0", "--device", "cpu")  # cpu: bit for bit on a GPU machine too
+    from_runs = run("infer", tiny_blend.json, "--data", new_test_set, "--out", tmp_path / "b.csv", "--workers", "0",
+                    "--device", "cpu")
     assert from_bundle.exit_code == 0 and from_runs.exit_code == 0, from_bundle.output + from_runs.output
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
 
@@ -164,7 +165,8 @@ def test_the_notebook_script_installs_offline_and_writes_the_infer_submission(bu
     notebook = run("notebook", tmp_path / "kernel", "--bundle", f"{owner}/out")
     assert notebook.exit_code == 0, notebook.output
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(KIT_KAGGLE_ROOT=str(root), PIP_NO_INDEX="1", OMP_NUM_THREADS="1")
+    env.update(KIT_KAGGLE_ROOT=str(root), PIP_NO_INDEX="1", OMP_NUM_THREADS="1",
+               CUDA_VISIBLE_DEVICES="")  # the kernel's infer on the CPU, like the expected one: bit for bit
     done = subprocess.run([python, tmp_path / "kernel" / "inference.py"], env=env, capture_output=True, text=True,
                           cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -173,6 +175,7 @@ def test_the_notebook_script_installs_offline_and_writes_the_infer_submission(bu
     assert where.stdout.strip().startswith(str(venv))  # kit came from the bundle's wheel
 
     expected = tmp_path / "expected.csv"
-    result = run("infer", tiny_blend.json, "--data", new_test_set, "--out", expected, "--workers", "0")
+    result = run("infer", tiny_blend.json, "--data", new_test_set, "--out", expected, "--workers", "0",
+                 "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert (root / "working" / "submission.csv").read_bytes() == expected.read_bytes()

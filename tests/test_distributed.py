@@ -76,8 +76,8 @@ def test_one_fold_over_two_processes_predicts_every_id_once_and_scores_them_all(
     truth = labels_to_matrix(labels.loc[oof["Id"], "labels"].tolist(), HPA.num_classes)
     probs = oof[list(HPA.classes)].to_numpy()
     best = load_checkpoint(run_dir / "best.pt")["metrics"]
-    assert best["val_f1"] == pytest.approx(macro_f1(truth, probs), abs=1e-9)
-    assert best["val_f1_tuned"] == pytest.approx(best_thresholds(truth, probs)[1].mean(), abs=1e-9)
+    assert best["val_macro_f1"] == pytest.approx(macro_f1(truth, probs), abs=1e-9)
+    assert best["val_macro_f1_tuned"] == pytest.approx(best_thresholds(truth, probs)[1].mean(), abs=1e-9)
 
 
 INTERRUPTED_RANK = """

@@ -122,7 +122,7 @@ def test_an_archive_leaving_the_folder_is_refused(kaggle, tmp_path):
 def test_an_incomplete_download_fails_the_data_check(kaggle, competition_files, tmp_path):
     kaggle.files = {name: body for name, body in competition_files.items() if not name.startswith("test/")}
     line = error_line(download(tmp_path / "data"))
-    assert "test/" in line and "missing (channel red of Id" in line and "incomplete" in line
+    assert "test/" in line and "missing channel file" in line and "_red.png" in line and "incomplete" in line
 
 
 def test_download_errors(kaggle, tmp_path):

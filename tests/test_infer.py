@@ -41,7 +41,7 @@ def test_infer_reproduces_the_blend_submission_exactly(tiny_blend, tmp_path, mon
     monkeypatch.chdir(tmp_path)
     try:
         result = run("infer", tiny_blend.json, "--data", data, "--out", tmp_path / "out" / "submission.csv",
-                     "--workers", "0")
+                     "--workers", "0", "--device", "cpu")  # the runs were trained on the CPU: bit for bit
     finally:
         restore()
     assert result.exit_code == 0, result.output
@@ -129,7 +129,7 @@ def test_missing_test_image_is_one_line(blend_copy, tmp_path):
     assert "missing channel file" in error_line(result)
 
 
-@pytest.mark.parametrize("method,thresholds", [("hill", "ratio"), ("weighted", "global")])
+@pytest.mark.parametrize("method,thresholds", [("hill", "ratio"), ("weighted", "global"), ("stack", "per-class")])
 def test_other_methods_and_threshold_modes_reproduce_their_blend(tiny_blend, tmp_path, method, thresholds):
     from kit.blend.blending import blend_runs
     from kit.infer.apply import infer
@@ -137,6 +137,7 @@ def test_other_methods_and_threshold_modes_reproduce_their_blend(tiny_blend, tmp
     result = blend_runs([tiny_blend.runs], HPA, tiny_blend.folds, tiny_blend.data / "sample_submission.csv",
                         tiny_blend.data / "train.csv", tmp_path, method, method=method, thresholds=thresholds,
                         plot=False)
-    out = infer(result.files["json"], tiny_blend.data, tmp_path / "again.csv", workers=0, log=lambda line: None)
+    out = infer(result.files["json"], tiny_blend.data, tmp_path / "again.csv", device="cpu", workers=0,
+                log=lambda line: None)
     assert out.path.read_bytes() == result.files["csv"].read_bytes()
     assert np.array_equal(out.thresholds, result.thresholds)

@@ -29,7 +29,7 @@ from kit.train.models import create_model
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 FAST = {"size": 32, "batch_size": 8, "workers": 0, "progress": False, "epochs": 1, "tta": "none",
-        "model": "test_resnet", "fold": 0}
+        "model": "test_resnet", "fold": 0, "device": "cpu"}  # cpu: resumed runs compared bit for bit, on GPUs too
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ def write_history(folder, epochs=4):
     pd.DataFrame({
         "epoch": range(1, epochs + 1), "lr": [1e-3 / e for e in range(1, epochs + 1)],
         "train_loss": [0.7 / e for e in range(1, epochs + 1)], "val_loss": [0.8 / e for e in range(1, epochs + 1)],
-        "val_f1": [0.1 * e for e in range(1, epochs + 1)], "val_f1_tuned": [0.12 * e for e in range(1, epochs + 1)],
+        "val_macro_f1": [0.1 * e for e in range(1, epochs + 1)],
+        "val_macro_f1_tuned": [0.12 * e for e in range(1, epochs + 1)],
         "seconds": [3.0] * epochs,
     }).to_csv(folder / "history.csv", index=False)
 
@@ -29,10 +30,10 @@ def test_learning_curves_png(tmp_path, monkeypatch):
     series = {(axis.get_title(), line.get_label()): line for axis in (loss, f1, lr) for line in axis.get_lines()}
     assert list(series[("Loss", "train")].get_ydata()) == pytest.approx(history["train_loss"].tolist())
     assert list(series[("Loss", "validation")].get_ydata()) == pytest.approx(history["val_loss"].tolist())
-    assert list(series[("Validation macro F1", "at 0.5")].get_ydata()) == pytest.approx(history["val_f1"].tolist())
+    assert list(series[("Validation macro F1", "at 0.5")].get_ydata()) == pytest.approx(history["val_macro_f1"].tolist())
     tuned = series[("Validation macro F1", "tuned thresholds")]
     assert list(tuned.get_xdata()) == [1, 2, 3, 4]
-    assert list(tuned.get_ydata()) == pytest.approx(history["val_f1_tuned"].tolist())
+    assert list(tuned.get_ydata()) == pytest.approx(history["val_macro_f1_tuned"].tolist())
     best = next(line for (title, label), line in series.items() if label.startswith("best: "))
     assert best.get_label() == "best: 0.480 (epoch 4)" and list(best.get_ydata()) == pytest.approx([0.48])
     lr_line, = lr.get_lines()

@@ -15,7 +15,7 @@ from kit.data.reading import read_sample_ids
 from kit.data.spec import HPA
 from kit.data.submission import validate_submission
 from kit.experiment import find_experiment, load_experiment, shipped_experiments
-from kit.train.loop import HISTORY_COLUMNS
+from kit.train.loop import history_columns
 
 pytest_plugins = ["kaggle_server"]  # the stand-in Kaggle server's fixtures: kaggle, stand_in
 
@@ -55,7 +55,7 @@ def test_run_writes_every_artifact_and_the_final_table(project):
             assert {"history.csv", "last.pt", "best.pt", "config.yaml", "oof.csv", "test.csv"} <= {
                 p.name for p in run.iterdir()}
             history = pd.read_csv(run / "history.csv")
-            assert list(history.columns) == HISTORY_COLUMNS and len(history) == 1
+            assert list(history.columns) == history_columns(HPA.scorer) and len(history) == 1
             oof, test = pd.read_csv(run / "oof.csv"), pd.read_csv(run / "test.csv")
             assert list(oof.columns) == ["Id", *HPA.classes] == list(test.columns)
             assert sorted(oof["Id"]) == sorted(folds.loc[folds["fold"] == fold, "Id"])
@@ -74,7 +74,7 @@ def test_run_writes_every_artifact_and_the_final_table(project):
     table = output[output.index("OOF macro F1 ("):].splitlines()
     assert table[1].split() == ["member", "F1@0.5", "tuned", "cv", "weight"]
     assert [line.split()[0] for line in table[2:]] == [*MODELS, "blend"]
-    assert table[-1].split()[2:] == [f"{report['blend']['f1'][k]:.4f}" for k in ("at_0.5", "tuned", "cv")]
+    assert table[-1].split()[2:] == [f"{report['blend']['score'][k]:.4f}" for k in ("at_0.5", "tuned", "cv")]
 
 
 def test_second_run_skips_finished_runs_and_resumes_an_interrupted_one(project):

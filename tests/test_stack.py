@@ -84,9 +84,9 @@ def test_the_scored_folds_labels_never_reach_its_stacked_predictions(kind):
 def test_stacking_beats_the_mean_on_correlated_classes_and_keeps_up_on_independent_ones():
     for linked in (True, False):
         found, truth, folds = correlated(np.random.default_rng(2), linked=linked)
-        mean = blend_members(found, truth, folds, SPEC, method="mean").scores.macro()["cv"]
+        mean = blend_members(found, truth, folds, SPEC, method="mean").scores.summary()["cv"]
         for kind in ("logistic", "boosting"):
-            stacked = blend_members(found, truth, folds, SPEC, method="stack", stacker=kind).scores.macro()["cv"]
+            stacked = blend_members(found, truth, folds, SPEC, method="stack", stacker=kind).scores.summary()["cv"]
             if linked:
                 assert stacked > mean + 0.05, (kind, stacked, mean)
             else:  # trees fit to 320 rows lose a little to the mean where every class is independent

@@ -20,7 +20,7 @@ from kit.data.spec import HPA
 from kit.errors import KitError
 from kit.settings import resolve_settings
 from kit.train.checkpoint import load_checkpoint
-from kit.train.loop import HISTORY_COLUMNS, train_fold
+from kit.train.loop import history_columns, train_fold
 from kit.train.losses import MultiLabelLoss
 from kit.train.models import build_model
 
@@ -90,7 +90,7 @@ def test_each_model_source_trains_and_writes_every_artifact(trained, synth_dir, 
         assert np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1
 
     history = pd.read_csv(out / "history.csv")
-    assert list(history.columns) == HISTORY_COLUMNS and history["epoch"].tolist() == [1]
+    assert list(history.columns) == history_columns(HPA.scorer) and history["epoch"].tolist() == [1]
 
     config = load_config(out / "config.yaml")
     assert config.spec == HPA and config.section("train")["model"] == name

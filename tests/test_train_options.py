@@ -137,15 +137,16 @@ def test_clip_grad_bounds_every_step(synth_dir, folds_csv, tmp_path):
     assert moved["free"] > 1e-3 and moved["clipped"] < 1e-4 * moved["free"], moved
 
 
-@pytest.mark.parametrize("monitor, pick", [("val_loss", np.argmin), ("val_f1", np.argmax),
-                                           ("val_f1_tuned", np.argmax)])
-def test_the_monitor_decides_the_best_checkpoint(synth_dir, folds_csv, tmp_path, monitor, pick):
+@pytest.mark.parametrize("monitor, column, pick", [("val_loss", "val_loss", np.argmin),
+                                                   ("val_metric", "val_macro_f1", np.argmax),
+                                                   ("val_metric_tuned", "val_macro_f1_tuned", np.argmax)])
+def test_the_monitor_decides_the_best_checkpoint(synth_dir, folds_csv, tmp_path, monitor, column, pick):
     _, result = train(synth_dir, folds_csv, tmp_path, epochs=3, lr=1e-2, monitor=monitor)
     history = pd.read_csv(result.out_dir / "history.csv")
     best = torch.load(result.out_dir / "best.pt", weights_only=True)
-    expected = int(pick(history[monitor].to_numpy())) + 1  # the first of equal values
+    expected = int(pick(history[column].to_numpy())) + 1  # the first of equal values
     assert best["epoch"] == expected == result.best_epoch
-    assert best["metrics"][monitor] == pytest.approx(history[monitor][expected - 1])
+    assert best["metrics"][column] == pytest.approx(history[column][expected - 1])
 
 
 def test_predict_refuses_to_write_nan(still, tmp_path):

@@ -28,7 +28,7 @@ from kit.data.reading import labels_to_matrix, read_labels, read_sample_ids
 from kit.data.spec import CompetitionSpec
 from kit.errors import KitError, check_name
 from kit.layout import SUBMISSIONS_DIR
-from kit.score.metrics import f1_per_class
+from kit.score.metrics import Metric, parse_metric
 from kit.score.thresholds import apply_thresholds, check_mode, fit_thresholds, read_prior
 
 __all__ = ["METHODS", "Blender", "BlendResult", "Scores", "blend_members", "blend_runs", "evaluate"]
@@ -46,15 +46,19 @@ class Evaluation:
 
 
 def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode: str = "per-class",
-             min_positives: int = 5, no_empty: bool = True, prior: np.ndarray | None = None) -> Evaluation:
-    """Fit weights and thresholds on all OOF rows, and again on each k-1 folds to score the held-out fold.
+             min_positives: int = 5, no_empty: bool = True, prior: np.ndarray | None = None,
+             metric: Metric | str | None = None) -> Evaluation:
+    """Fit weights and thresholds on all OOF rows, and again on each k-1 folds to score the held-out fold; every
+    score and threshold is for the competition's `metric` (macro F1 by default).
 
     For a stacker (`blender.cross_fits`), the OOF scores shown and thresholded are cross-fitted (each fold's
     from a stacker fit on the other folds), and the thresholds applied to a held-out fold are fit on scores
-    cross-fitted within the other folds alone: the held-out fold's labels reach neither.
+    cross-fitted within the other folds alone (with 2 folds, on the other fold's in-sample scores): the
+    held-out fold's labels reach neither.
 
     `prior` (ratio mode; test positive rates per class, NaN = the train rate) sets the test thresholds; the
     cross-validated score matches each held-out fold to the train rates, since the prior describes the test set."""
+    metric = parse_metric(metric)
     fit_all = blender.fit(truth)
     weights = blender.member_weights(fit_all)
     state = blender.state(fit_all)  # before the per-fold refits below
@@ -69,20 +73,23 @@ def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode:
             fold_fit = blender.fit(truth[train], rows=train)
             fold_weights[int(fold)] = blender.member_weights(fold_fit)
             held_scores = blender.oof(fold_fit, held)
-            train_scores = (blender.cross_fitted(truth, fold_of_row, train) if blender.cross_fits
-                            else blender.oof(fold_fit, train))
+            # With 2 folds the other folds are one, which cannot be cross-fitted: its in-sample scores serve.
+            inner = blender.cross_fits and len(np.unique(fold_of_row[train])) > 1
+            train_scores = blender.cross_fitted(truth, fold_of_row, train) if inner else blender.oof(fold_fit, train)
         else:
             train_scores, held_scores = blender.oof(fit_all, train), blender.oof(fit_all, held)
         cv_scores[held] = held_scores
         # In ratio mode the held-out fold plays the part of the test set: its rates are matched, not its labels.
-        fold_fit = fit_thresholds(truth[train], train_scores, mode, min_positives, target_scores=held_scores)
+        fold_fit = fit_thresholds(truth[train], train_scores, mode, min_positives, target_scores=held_scores,
+                                  metric=metric)
         cv_predicted[held] = apply_thresholds(held_scores, fold_fit.thresholds, no_empty)
-    cv = f1_per_class(truth, cv_predicted)
     oof = cv_scores if blender.cross_fits else blender.oof(fit_all)
-    fit = fit_thresholds(truth, oof, mode, min_positives, target_scores=test, prior=prior)
-    at_05 = f1_per_class(truth, apply_thresholds(oof, 0.5, no_empty))
-    tuned = f1_per_class(truth, apply_thresholds(oof, fit.thresholds, no_empty))
-    return Evaluation(Scores(at_05, tuned, cv, fit), weights, oof, test, fold_weights, state, cv_predicted)
+    fit = fit_thresholds(truth, oof, mode, min_positives, target_scores=test, prior=prior, metric=metric)
+    predictions = {"at_0.5": apply_thresholds(oof, 0.5, no_empty),
+                   "tuned": apply_thresholds(oof, fit.thresholds, no_empty), "cv": cv_predicted}
+    scores = Scores(*(metric.per_class(truth, predictions[key]) for key in ("at_0.5", "tuned", "cv")), fit,
+                    {key: metric.score(truth, predicted) for key, predicted in predictions.items()})
+    return Evaluation(scores, weights, oof, test, fold_weights, state, cv_predicted)
 
 
 def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.ndarray, spec: CompetitionSpec,
@@ -96,12 +103,13 @@ def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.
     truth = np.asarray(truth, dtype=bool)
     oof = np.stack([member.oof for member in members])
     test = np.stack([member.test for member in members])
-    settings = dict(mode=thresholds, min_positives=min_positives, no_empty=no_empty)
+    metric = spec.scorer
+    settings = dict(mode=thresholds, min_positives=min_positives, no_empty=no_empty, metric=metric)
     member_scores = {
         member.name: evaluate(Blender("mean", oof[i : i + 1], test[i : i + 1]), truth, fold_of_row, **settings).scores
         for i, member in enumerate(members)
     }
-    blended = evaluate(Blender(method, oof, test, stacker), truth, fold_of_row, **settings, prior=prior)
+    blended = evaluate(Blender(method, oof, test, stacker, metric), truth, fold_of_row, **settings, prior=prior)
     return BlendResult(
         spec=spec, method=method, threshold_mode=thresholds, min_positives=min_positives, no_empty=no_empty,
         members=[member.name for member in members], member_paths=[member.path for member in members],

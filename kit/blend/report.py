@@ -15,36 +15,62 @@ from kit.blend.state import state_entry, write_arrays
 from kit.data.submission import submission_frame, validate_submission
 from kit.io import atomic_path
 from kit.layout import submission_files
+from kit.score.metrics import Metric, parse_metric
 
 RAREST = 5
+MANY_CLASSES = 40  # above this, per-class charts show the best and worst classes plus a histogram of all
+SHOWN = 15  # best and worst classes each, when there are many
+
+
+def metric_of(result: BlendResult) -> Metric:
+    return result.spec.scorer
 
 
 def summary_table(result: BlendResult) -> str:
-    """Each member's OOF macro F1 and the blend's: at 0.5, at tuned thresholds, cross-validated."""
-    members = [(name, result.member_scores[name].macro(), float(weight))
+    """Each member's OOF score and the blend's (the competition's metric): at 0.5, tuned, cross-validated."""
+    members = [(name, result.member_scores[name].summary(), float(weight))
                for name, weight in zip(result.members, result.weights)]
     method = f"{result.method}, {result.stacker}" if result.stacker else result.method
-    return format_summary(members, f"blend ({method})", result.scores.macro())
+    return format_summary(members, f"blend ({method})", result.scores.summary(), metric_of(result).name)
 
 
-def format_summary(members: Sequence[tuple[str, dict, float]], blend_label: str, blend: dict) -> str:
+def format_summary(members: Sequence[tuple[str, dict, float]], blend_label: str, blend: dict,
+                   metric: str = "macro_f1") -> str:
     """The summary table from plain values: (name, {at_0.5, tuned, cv}, weight) per member, then the blend."""
     width = max(len("member"), *(len(name) for name, _, _ in members), len(blend_label))
-    lines = [f"{'member':<{width}}  {'F1@0.5':>7}  {'tuned':>7}  {'cv':>7}  {'weight':>6}"]
+    head = f"{parse_metric(metric).label.split()[-1]}@0.5"  # F1@0.5, F2@0.5
+    lines = [f"{'member':<{width}}  {head:>7}  {'tuned':>7}  {'cv':>7}  {'weight':>6}"]
     for name, macro, weight in members:
         lines.append(f"{name:<{width}}  {macro['at_0.5']:7.4f}  {macro['tuned']:7.4f}  {macro['cv']:7.4f}  {weight:6.3f}")
     lines.append(f"{blend_label:<{width}}  {blend['at_0.5']:7.4f}  {blend['tuned']:7.4f}  {blend['cv']:7.4f}")
     return "\n".join(lines)
 
 
+def shown_classes(tuned: Sequence[float], support: Sequence[int], count: int = SHOWN) -> list[int]:
+    """All classes, or with many of them the `count` worst and `count` best by tuned F (among classes with OOF
+    positives), worst first."""
+    tuned, support = np.asarray(tuned, dtype=np.float64), np.asarray(support)
+    if len(tuned) <= MANY_CLASSES:
+        return list(range(len(tuned)))
+    present = np.flatnonzero(support > 0)
+    ordered = present[np.argsort(tuned[present], kind="stable")]
+    picked = list(ordered[:count]) + [c for c in ordered[-count:] if c not in ordered[:count]]
+    return [int(c) for c in picked]
+
+
 def class_table(result: BlendResult) -> str:
-    """The blend per class: support, threshold and OOF F1 at 0.5, tuned and cross-validated."""
+    """The blend per class: support, threshold and OOF F-beta at 0.5, tuned and cross-validated (with many
+    classes, the worst and best; every class is in the JSON)."""
     classes, scores = result.spec.classes, result.scores
-    width = max(len("class"), *(len(name) for name in classes))
-    lines = [f"{'#':>3}  {'class':<{width}}  {'n':>6}  {'thresh':>6}  {'F1@0.5':>7}  {'tuned':>7}  {'cv':>7}"]
-    for c, name in enumerate(classes):
+    shown = shown_classes(scores.tuned, result.support)
+    width = max(len("class"), *(len(classes[c]) for c in shown))
+    head = f"{metric_of(result).label.split()[-1]}@0.5"
+    lines = [f"{'#':>3}  {'class':<{width}}  {'n':>6}  {'thresh':>6}  {head:>7}  {'tuned':>7}  {'cv':>7}"]
+    for i, c in enumerate(shown):
+        if len(shown) < len(classes) and i == min(SHOWN, len(shown) // 2):
+            lines.append(f"... {len(classes) - len(shown)} more classes (every class is in the JSON); the best:")
         note = "  global (few positives)" if c in scores.fit.fallback else ""
-        lines.append(f"{c:>3}  {name:<{width}}  {int(result.support[c]):>6}  {scores.fit.thresholds[c]:6.3f}  "
+        lines.append(f"{c:>3}  {classes[c]:<{width}}  {int(result.support[c]):>6}  {scores.fit.thresholds[c]:6.3f}  "
                      f"{scores.at_05[c]:7.4f}  {scores.tuned[c]:7.4f}  {scores.cv[c]:7.4f}{note}")
     return "\n".join(lines)
 
@@ -53,7 +79,8 @@ def fallback_note(result: BlendResult) -> str | None:
     fit = result.scores.fit
     if not fit.fallback:
         return None
-    named = ", ".join(f"{c} {result.spec.classes[c]} ({int(result.support[c])})" for c in fit.fallback)
+    named = ", ".join(f"{c} {result.spec.classes[c]} ({int(result.support[c])})" for c in fit.fallback[:20])
+    named += f", and {len(fit.fallback) - 20} more" if len(fit.fallback) > 20 else ""
     return (f"classes with fewer than {result.min_positives} OOF positives use the global threshold "
             f"{fit.global_threshold:.3f}: {named}")
 
@@ -77,7 +104,7 @@ def _rounded(values: np.ndarray) -> list[float]:
 
 def _scores_dict(scores: Scores) -> dict:
     return {
-        "f1": {key: round(value, 6) for key, value in scores.macro().items()},
+        "score": {key: round(value, 6) for key, value in scores.summary().items()},
         "per_class": {"at_0.5": _rounded(scores.at_05), "tuned": _rounded(scores.tuned), "cv": _rounded(scores.cv),
                       "thresholds": [float(t) for t in scores.fit.thresholds]},
     }
@@ -99,6 +126,7 @@ def report_dict(result: BlendResult, name: str, files: dict[str, Path]) -> dict:
         "threshold_mode": result.threshold_mode,
         "min_positives": result.min_positives,
         "no_empty": result.no_empty,
+        "metric": metric_of(result).name,
         "classes": classes,
         "competition": result.spec.to_dict(),
         "members": [
@@ -130,25 +158,55 @@ def rarest_classes(support: np.ndarray, count: int = RAREST) -> list[int]:
     return present[:count]
 
 
+def per_class_axes(figure, classes: int, rows: int = 1, ratios: Sequence[float] = ()) -> list:
+    """The axes of a per-class figure: the chart, a histogram below it when there are many classes, and `rows`
+    more panels (height `ratios`)."""
+    many = classes > MANY_CLASSES
+    heights = [3, 1.6][: 1 + many] + list(ratios)
+    axes = figure.subplots(len(heights), 1, height_ratios=heights, squeeze=False)[:, 0]
+    return list(axes) if many else [axes[0], None, *axes[1:]]
+
+
+def per_class_width(classes: int) -> float:
+    """A figure width that keeps each class's label readable (at most 2 x SHOWN classes are labelled)."""
+    return max(10.0, 0.42 * min(classes, 2 * SHOWN if classes > MANY_CLASSES else classes) + 4)
+
+
 def draw_per_class(axes, classes: Sequence[str], support: Sequence[int], members: dict[str, Sequence[float]],
-                   blend_tuned: Sequence[float], blend_cv: Sequence[float], method: str, threshold_mode: str) -> None:
-    """Per-class OOF F1 on `axes`: the blend's (bars tuned, ticks cross-validated) and each member's (dots).
-    Takes plain values so a blend JSON can be drawn again without the OOF predictions."""
-    x = np.arange(len(classes))
-    axes.bar(x, blend_tuned, color="#a6c8e6", label=f"blend ({method}), tuned")
-    axes.axhline(float(np.mean(blend_tuned)), color="#3b75af", linestyle="--", linewidth=1,
-                 label=f"blend macro F1, tuned ({np.mean(blend_tuned):.3f})")
-    axes.plot(x, blend_cv, "_", color="black", markersize=12, markeredgewidth=2, label="blend, cross-validated")
+                   blend_tuned: Sequence[float], blend_cv: Sequence[float], method: str, threshold_mode: str,
+                   metric: str = "macro_f1", overall: float | None = None, hist_axes=None) -> None:
+    """Per-class OOF F-beta on `axes`: the blend's (bars tuned, ticks cross-validated) and each member's (dots);
+    the dashed line is the blend's metric, tuned (`overall`; the mean per-class value by default). With more
+    than MANY_CLASSES classes only the SHOWN worst and best are drawn, and `hist_axes` gets a histogram of every
+    class's value. Takes plain values so a blend JSON can be drawn again without the OOF predictions."""
+    scorer = parse_metric(metric)
+    f_name = scorer.label.split()[-1]  # F1, F2
+    overall = float(np.mean(blend_tuned)) if overall is None else float(overall)
+    shown = shown_classes(blend_tuned, support)
+    if hist_axes is not None and len(shown) < len(classes):
+        draw_class_histogram(hist_axes, blend_tuned, blend_cv, support, f_name)
+
+    def pick(values):
+        return np.asarray(values, dtype=np.float64)[shown]
+
+    x = np.arange(len(shown))
+    axes.bar(x, pick(blend_tuned), color="#a6c8e6", label=f"blend ({method}), tuned")
+    axes.axhline(overall, color="#3b75af", linestyle="--", linewidth=1,
+                 label=f"blend {scorer.label}, tuned ({overall:.3f})")
+    axes.plot(x, pick(blend_cv), "_", color="black", markersize=12, markeredgewidth=2, label="blend, cross-validated")
     for i, (member, tuned) in enumerate(members.items()):
         offset = (i - (len(members) - 1) / 2) * min(0.6 / max(len(members), 1), 0.15)
-        axes.plot(x + offset, tuned, "o", markersize=4, alpha=0.8, label=member)
-    axes.set_xticks(x, [f"{c} {name} (n={int(support[c])})" for c, name in enumerate(classes)],
-                    rotation=70, ha="right", fontsize=7)
-    axes.set_xlim(-0.7, len(classes) - 0.3)
+        axes.plot(x + offset, pick(tuned), "o", markersize=4, alpha=0.8, label=member)
+    axes.set_xticks(x, [f"{c} {classes[c]} (n={int(support[c])})" for c in shown], rotation=70, ha="right", fontsize=7)
+    axes.set_xlim(-0.7, len(shown) - 0.3)
     axes.set_ylim(0, 1.25)  # headroom for the legend
     axes.set_yticks(np.linspace(0, 1, 6))
-    axes.set_ylabel("OOF F1 at tuned thresholds")
-    axes.set_title(f"Per-class OOF F1: members and the blend ({threshold_mode} thresholds)")
+    axes.set_ylabel(f"OOF {f_name} at tuned thresholds")
+    which = (f"the {len(shown) // 2 if len(shown) <= 2 * SHOWN else SHOWN} worst and best of {len(classes)} classes"
+             if len(shown) < len(classes) else "members and the blend")
+    axes.set_title(f"Per-class OOF {f_name}: {which} ({threshold_mode} thresholds)")
+    if len(shown) < len(classes) and len(shown) > SHOWN:
+        axes.axvline(SHOWN - 0.5, color="gray", linewidth=0.8, linestyle=":")
     handles, labels = axes.get_legend_handles_labels()
     order = [len(handles) - 1, *range(len(handles) - 1)]  # the bars (drawn first, listed last) first
     axes.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7,
@@ -156,29 +214,48 @@ def draw_per_class(axes, classes: Sequence[str], support: Sequence[int], members
     axes.grid(axis="y", alpha=0.3)
 
 
+def draw_class_histogram(axes, tuned: Sequence[float], cv: Sequence[float], support: Sequence[int],
+                         f_name: str = "F1") -> None:
+    """How every class (with OOF positives) scores: histograms of per-class F, tuned and cross-validated."""
+    present = np.asarray(support) > 0
+    bins = np.linspace(0, 1, 21)
+    axes.hist(np.asarray(tuned)[present], bins=bins, color="#a6c8e6", edgecolor="#3b75af", label="tuned")
+    axes.hist(np.asarray(cv)[present], bins=bins, histtype="step", color="black", linewidth=1.2,
+              label="cross-validated")
+    axes.set_xlabel(f"per-class OOF {f_name}")
+    axes.set_ylabel("classes")
+    axes.set_title(f"Every class: {int(present.sum())} with OOF positives, {int((~present).sum())} without")
+    axes.legend(fontsize=7)
+    axes.grid(axis="y", alpha=0.3)
+
+
 def draw(result: BlendResult, path: str | os.PathLike) -> None:
-    """Per-class OOF F1 of each member and of the blend; F1 versus threshold of the rarest classes."""
+    """Per-class OOF F-beta of each member and of the blend (with many classes: the worst and best, and a
+    histogram of all); F-beta versus threshold of the rarest classes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from sklearn.metrics import precision_recall_curve
 
-    classes, support = result.spec.classes, result.support
-    figure = Figure(figsize=(max(10.0, 0.42 * len(classes) + 4), 10), layout="constrained")
+    classes, support, metric = result.spec.classes, result.support, metric_of(result)
+    many = len(classes) > MANY_CLASSES
+    figure = Figure(figsize=(per_class_width(len(classes)), 13 if many else 10), layout="constrained")
     FigureCanvasAgg(figure)
-    top, bottom = figure.subplots(2, 1, height_ratios=[3, 2])
+    top, histogram, bottom = per_class_axes(figure, len(classes), ratios=[2])
     draw_per_class(top, classes, support, {m: result.member_scores[m].tuned for m in result.members},
-                   result.scores.tuned, result.scores.cv, result.method, result.threshold_mode)
+                   result.scores.tuned, result.scores.cv, result.method, result.threshold_mode, metric.name,
+                   result.scores.overall["tuned"], histogram)
 
+    b2, f_name = metric.beta ** 2, metric.label.split()[-1]
     for c in rarest_classes(support):
         precision, recall, cuts = precision_recall_curve(result.truth[:, c], result.oof[:, c])
         with np.errstate(invalid="ignore", divide="ignore"):
-            f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
-        line, = bottom.plot(cuts, f1[:-1], linewidth=1.2, label=f"{c} {classes[c]} (n={int(support[c])})")
+            f = np.nan_to_num((1 + b2) * precision * recall / (b2 * precision + recall))
+        line, = bottom.plot(cuts, f[:-1], linewidth=1.2, label=f"{c} {classes[c]} (n={int(support[c])})")
         bottom.axvline(result.thresholds[c], color=line.get_color(), linestyle="--", linewidth=0.8)
     bottom.set_xlabel("threshold on the blended OOF score (dashed: chosen)")
-    bottom.set_ylabel("OOF F1")
+    bottom.set_ylabel(f"OOF {f_name}")
     bottom.set_ylim(0, 1.05)
-    bottom.set_title(f"F1 versus threshold, the {RAREST} rarest classes")
+    bottom.set_title(f"{f_name} versus threshold, the {RAREST} rarest classes")
     bottom.legend(fontsize=7)
     figure.savefig(path, format="png", dpi=100)
 

@@ -13,15 +13,18 @@ from kit.score.thresholds import ThresholdFit
 
 @dataclass
 class Scores:
-    """OOF F1 per class of one member or of the blend: at 0.5, at the fitted thresholds, cross-validated."""
+    """One member's or the blend's OOF scores at 0.5, at the fitted thresholds and cross-validated: the
+    competition's metric (`overall`) and, per class, F-beta (the terms of a macro average; a per-class view of
+    the same predictions for micro and samples averaging)."""
 
     at_05: np.ndarray
     tuned: np.ndarray
     cv: np.ndarray
     fit: ThresholdFit
+    overall: dict[str, float]  # the metric: {"at_0.5": ..., "tuned": ..., "cv": ...}
 
-    def macro(self) -> dict[str, float]:
-        return {"at_0.5": float(self.at_05.mean()), "tuned": float(self.tuned.mean()), "cv": float(self.cv.mean())}
+    def summary(self) -> dict[str, float]:
+        return dict(self.overall)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from kit.cli import (  # noqa: F401
     dups,
     folds,
     infer,
+    init,
     lr_find,
     notebook,
     predict,

@@ -60,8 +60,8 @@ def blend(run_dirs, runs_root, folds_path, data_dir, config_path, **options):
     train = context.config.section("train")
     runs_root = runs_root or Path(train_value(train, "runs", context.source))
     folds_path = folds_path or Path(train_value(train, "folds", context.source))
-    spec = context.config.spec
     labels = context.data.train_labels()
+    spec = context.data.spec
     result = blend_runs(
         list(run_dirs) or [runs_root], spec, folds_path, context.data.root / spec.sample_submission, labels,
         values["out"], values["name"], method=values["method"], thresholds=values["thresholds"],
@@ -80,6 +80,8 @@ def blend(run_dirs, runs_root, folds_path, data_dir, config_path, **options):
     if weights:
         click.echo(weights)
         click.echo()
+    click.echo(f"OOF {spec.scorer.label} (the competition's metric; tuned = thresholds fit on all OOF rows, "
+               "cv = fit on the other folds):")
     click.echo(summary_table(result))
     if result.twins is not None:
         twins = result.twins

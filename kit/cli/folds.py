@@ -36,7 +36,7 @@ def folds(data_dir, config_path, out, **options):
     values = context.section(FOLDS, options)
     out = out or Path(train_value(context.config.section("train"), "folds", context.source))
     labels = context.data.train_labels()
-    _, summary, warnings = make_folds(labels, context.config.spec, out=out, k=values["k"], seed=values["seed"],
+    _, summary, warnings = make_folds(labels, context.data.spec, out=out, k=values["k"], seed=values["seed"],
                                       groups_file=values["groups"])
     click.echo(summary.to_string(index=False))
     for warning in warnings:

@@ -34,6 +34,7 @@ def main():
     """kit: from competition files to a strong, honest Kaggle submission.
 
     \b
+    kit init PRESET      write a commented kit.yaml for hpa, planet or imet-2019
     kit run EXPERIMENT   the whole flow from one experiment file (`kit run demo`)
     kit synth DIR        write a synthetic competition-shaped data set
     kit download         fetch the competition files through the Kaggle API
@@ -51,5 +52,5 @@ def main():
     kit submissions      list the competition's submissions and scores
 
     Settings come from kit.yaml in the working folder (or --config FILE); options win over it.
-    The Human Protein Atlas competition is the default.
+    The Human Protein Atlas competition is the default; `kit init` writes one for another.
     """

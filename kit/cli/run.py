@@ -33,7 +33,7 @@ def run(experiment, data_dir, submit, dry_run):
     `kit submit`), and writes the same files in the working folder: folds/folds.csv (only if missing),
     runs/<model>/fold<k>/, submissions/<name>.csv, .json and .png. Run it again at any time: finished
     runs (oof.csv and test.csv present) are skipped, interrupted ones resume from their last.pt. Ends
-    with each model's and the blend's OOF macro F1 at 0.5, at tuned thresholds and cross-validated.
+    with each model's and the blend's OOF score (the competition's metric) at 0.5, at tuned thresholds and cross-validated.
     """
     from kit.experiment import run_experiment
 

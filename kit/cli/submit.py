@@ -16,7 +16,7 @@ from kit.settings import BLEND, SUBMIT
 @data_option
 @config_option
 def submit(file, data_dir, config_path, **options):
-    """Submit FILE (Id,Predicted) to the competition through the Kaggle API, or, for a code competition, the
+    """Submit FILE (the competition's columns, e.g. Id,Predicted) through the Kaggle API, or, for a code competition, the
     notebook --kernel owner/slug (pushed with `kit notebook --push`).
 
     FILE is validated against sample_submission.csv first; an invalid file never leaves the machine.
@@ -53,7 +53,8 @@ def submit(file, data_dir, config_path, **options):
         if wait and result.outcome != "scored":
             click.echo(f"not scored within {timeout}s; see `kit submissions`")
         return
-    spec = context.config.spec
+    context.data.check_root()  # reads classes kept in the data folder
+    spec = context.data.spec
     sample = context.data.root / spec.sample_submission
     result = submit_file(file, spec, sample, competition=values["competition"], message=values["message"],
                          wait=values["wait"], timeout=values["timeout"], dry_run=values["dry_run"],

@@ -104,7 +104,7 @@ class SplitFiles:
 
 
 def split_sources(data: CompetitionData, split: str) -> list[Source]:
-    return data.train_sources() if split == "train" else [data.test_source]
+    return data.train_sources() if split == "train" else data.test_sources()
 
 
 def split_ids(data: CompetitionData, split: str) -> list[str]:
@@ -112,23 +112,27 @@ def split_ids(data: CompetitionData, split: str) -> list[str]:
 
 
 def source_meta(sources: Sequence[Source]) -> list[dict]:
-    return [{"dir": os.path.abspath(s.image_dir), "ext": s.image_ext} for s in sources]
+    # The layout is named only where it is not the default, so caches built before layouts existed stay valid.
+    return [{"dir": os.path.abspath(s.image_dir), "ext": s.image_ext, **({"layout": s.layout} if s.layout != "channels"
+             else {})} for s in sources]
 
 
 def signatures(store: DecodingStore, rows: Sequence[int]) -> np.ndarray:
-    """len(rows) x C x 3 int64: (source index, size, mtime_ns) of each channel file; -1s for a missing file.
+    """len(rows) x F x 3 int64: (source index, size, mtime_ns) of each of a sample's F files (one per channel, or
+    the one file); -1s for a missing file.
 
     Resolves each Id's source exactly as `DecodingStore.read` does, so a sample moving between sources counts.
     """
     channels = store.spec.channels
-    out = np.full((len(rows), len(channels), 3), -1, dtype=np.int64)
+    per_sample = 1 if store.spec.image_layout == "file" else len(channels)
+    out = np.full((len(rows), per_sample, 3), -1, dtype=np.int64)
     for k, row in enumerate(rows):
         sample_id = store.ids[row]
         source = store.source_for(sample_id)
         out[k, :, 0] = store.sources.index(source)
-        for c, channel in enumerate(channels):
+        for c, path in enumerate(source.files(sample_id, channels)[:per_sample]):
             try:
-                st = os.stat(source.channel_path(sample_id, channel))
+                st = os.stat(path)
             except OSError:
                 continue
             out[k, c, 1:] = (st.st_size, st.st_mtime_ns)
@@ -575,7 +579,7 @@ def open_store(data: CompetitionData, split: str, size: int | None = None, ids: 
         store, miss = lookup_cache(data, split, size, ids)  # the store, or why none is used and what to run
         if store is not None:
             return store
-    sources = data.train_sources() if split == "train" else [data.test_source]
+    sources = split_sources(data, split)
     store = DecodingStore(ids, sources, data.spec, size)
     if miss:
         store.description = miss

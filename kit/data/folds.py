@@ -111,6 +111,9 @@ def summary_path(out: str | os.PathLike) -> Path:
     return folds_summary(out)
 
 
+MAX_CLASS_WARNINGS = 30  # every class of a 28-class competition; a count beyond
+
+
 def make_folds(labels: pd.DataFrame, spec: CompetitionSpec, out: str | os.PathLike = DEFAULT_FOLDS_PATH,
                k: int = 5, seed: int = 42, groups_file: str | os.PathLike | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Assign folds, write `out` (Id,fold) and its per-class summary beside it; return (folds, summary, warnings)."""
@@ -122,6 +125,10 @@ def make_folds(labels: pd.DataFrame, spec: CompetitionSpec, out: str | os.PathLi
         f"class {i} ({spec.classes[i]}) has {total} sample(s), fewer than {k} folds: some folds validate without it"
         for i, total in enumerate(summary["total"].iloc[: spec.num_classes]) if total < k
     ]
+    if len(warnings) > MAX_CLASS_WARNINGS:  # iMet's 1,103 classes: a screenful of warnings says less than a count
+        warnings = warnings[:MAX_CLASS_WARNINGS] + [
+            f"... and {len(warnings) - MAX_CLASS_WARNINGS} more classes with fewer than {k} samples (see "
+            f"{summary_path(out)})"]
     io.write_csv(summary, summary_path(out))
     io.write_csv(frame, out)
     return frame, summary, warnings

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kit import io
+from kit.data.reading import LabelCodec
 from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
 
@@ -405,7 +406,7 @@ def write_dataset(out_dir: str | os.PathLike, spec: CompetitionSpec, n_train: in
     frequencies = np.maximum(np.asarray(spec.frequencies(), dtype=np.float64), MIN_FREQUENCY)
     splits = {}
     jobs = []
-    for split, count, folder in (("train", n_train, spec.train_dir), ("test", n_test, spec.test_dir)):
+    for split, count, folder in (("train", n_train, spec.train_dir), ("test", n_test, spec.test_dirs[0])):
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
         ids = [make_id(rng) for _ in range(count)]
         labels = [sample_labels(rng, frequencies) for _ in range(count)]
@@ -421,7 +422,9 @@ def write_dataset(out_dir: str | os.PathLike, spec: CompetitionSpec, n_train: in
             _write_sample(job)
 
     def targets(labels):
-        return [" ".join(map(str, sorted(lab, key=int))) for lab in labels]
+        return [codec.format(sorted(lab)) for lab in labels]
+
+    codec = LabelCodec(spec)
 
     train_ids, train_labels = splits["train"]
     test_ids, test_labels = splits["test"]

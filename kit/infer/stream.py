@@ -101,7 +101,7 @@ def chunk_size(batch_sizes: Sequence[int]) -> int:
 def predict_models(models: Sequence[FoldModel], data: CompetitionData, ids: Sequence[str], workers: int = 0,
                    log: Callable[[str], None] = print) -> list[np.ndarray]:
     """Probabilities (rows x classes, float32, in `ids` order) of each model, reading every image once."""
-    store = DecodingStore(ids, [data.test_source], data.spec)
+    store = DecodingStore(ids, data.test_sources(), data.spec)
     store.check()
     sizes = sorted({m.size for m in models})
     chunk = chunk_size([m.batch_size for m in models])

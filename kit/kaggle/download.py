@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from kit.data.reading import CompetitionData
+from kit.data.reading import CompetitionData, DecodingStore
 from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
 from kit.io import atomic_open, atomic_path, write_text
@@ -127,26 +127,23 @@ def check_data(data_dir: str | os.PathLike, spec: CompetitionSpec, sample: int =
     labels = data.train_labels()
     test_ids = data.test_ids()
     checked = []
-    for source, ids in ((data.train_source, labels["Id"].tolist()), (data.test_source, test_ids)):
+    for sources, ids in (([data.train_source], labels["Id"].tolist()), (data.test_sources(), test_ids)):
         picks = sorted({round(i * (len(ids) - 1) / max(1, sample - 1)) for i in range(sample)}) if ids else []
-        for sample_id in (ids[i] for i in picks):
-            for channel in spec.channels:
-                path = source.channel_path(sample_id, channel)
-                if not path.is_file():
-                    raise KitError(f"{path}: missing (channel {channel} of Id {sample_id}); the download looks "
-                                   "incomplete")
-            checked.append(sample_id)
+        store = DecodingStore([ids[i] for i in picks], sources, data.spec)
+        try:
+            store.check()
+        except KitError as err:
+            raise KitError(f"{err}; the download looks incomplete") from None
+        checked.extend(store.ids)
     return DataCheck(train=len(labels), test=len(test_ids), ids_checked=checked)
 
 
 def every_file_present(data_dir: Path, spec: CompetitionSpec) -> bool:
     """train.csv and the sample submission read cleanly and every channel file of every Id exists."""
-    from kit.data.reading import DecodingStore
-
     data = CompetitionData(data_dir, spec)
     try:
-        DecodingStore(data.train_labels()["Id"].tolist(), data.train_source, spec).check()
-        DecodingStore(data.test_ids(), data.test_source, spec).check()
+        DecodingStore(data.train_labels()["Id"].tolist(), data.train_source, data.spec).check()
+        DecodingStore(data.test_ids(), data.test_sources(), data.spec).check()
     except KitError:
         return False
     return True

@@ -16,6 +16,7 @@ from kit.errors import KitError
 from kit.io import sha256_file
 from kit.kaggle.log import DEFAULT_LOG, append_row, previous_submission
 from kit.layout import submission_report
+from kit.score.metrics import parse_metric
 
 MAX_MESSAGE = 250
 F1_FLAVOURS = ("cv", "tuned", "at_0.5")
@@ -44,9 +45,10 @@ class SubmitResult:
 
 
 def _blend_f1(meta: dict) -> tuple[float, str] | None:
-    """The blend's OOF macro F1 from a `kit blend` JSON (`blend.f1.cv`, else `tuned`, else `at_0.5`)."""
+    """The blend's OOF score (the competition's metric) from a `kit blend` JSON (`blend.score.cv`, else `tuned`,
+    else `at_0.5`; `blend.f1` in JSONs written before the metric followed the competition)."""
     scores = meta.get("blend")
-    scores = scores.get("f1") if isinstance(scores, dict) else None
+    scores = (scores.get("score") or scores.get("f1")) if isinstance(scores, dict) else None
     if not isinstance(scores, dict):
         return None
     for flavour in F1_FLAVOURS:
@@ -85,7 +87,11 @@ def default_message(path: str | os.PathLike) -> str:
             parts.append(method)
         f1 = _blend_f1(meta)
         if f1 is not None:
-            parts.append(f"OOF macro F1 {f1[0]:.4f}" + (f" ({f1[1]})" if f1[1] else ""))
+            try:
+                metric = parse_metric(meta.get("metric")).label  # macro F1 for JSONs that name none
+            except KitError:
+                metric = str(meta.get("metric"))
+            parts.append(f"OOF {metric} {f1[0]:.4f}" + (f" ({f1[1]})" if f1[1] else ""))
     message = path.name + (": " + ", ".join(parts) if parts else "")
     return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
 

@@ -150,6 +150,11 @@ class Metric:
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def column(self) -> str:
+        """history.csv's column of the metric at 0.5 (`val_macro_f1`); `column + "_tuned"` at tuned thresholds."""
+        return f"val_{self.name}"
+
     # -- scores of 0/1 predictions
 
     def score(self, truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -224,59 +229,77 @@ def _coordinate_ascent(metric: Metric, truth: np.ndarray, scores: np.ndarray, th
                        tunable: np.ndarray, max_sweeps: int) -> np.ndarray:
     """Coordinate ascent on the per-class thresholds for micro or samples averaging (see `best_thresholds`).
 
-    Written by hand because no library does it. For class c the other classes' counts are held: per row
-    (samples) the predicted count K0 and true positives TP0 without c; adding c to a row changes its F from
-    f(TP0, K0) to f(TP0 + y, K0 + 1). Over the rows sorted by c's score (descending), keeping the top k rows
-    gains the cumulative sum of those changes, so every cut is scored at once, exactly; cuts inside tied
-    scores are skipped. Micro averaging does the same with totals.
+    Written by hand because no library does it. For class c the other classes' predictions are held. With
+    samples averaging, adding c to row i changes its F from f(TP_i, K_i) to f(TP_i + y_ic, K_i + 1) (K, TP: the
+    row's predicted and true-positive counts without c). Over the rows sorted by c's score (descending),
+    keeping the top k rows gains the cumulative sum of those changes, so every cut is scored at once, exactly;
+    cuts inside tied scores are skipped. The per-row gains of adding a positive or a negative are kept up to
+    date incrementally (only rows whose predictions move are recomputed), so a class costs a few passes over
+    its column. Micro averaging does the same with totals.
     """
     n, num_classes = scores.shape
-    b2 = metric.beta ** 2
-    thresholds = thresholds.copy()
-    predicted = scores >= thresholds
+    beta, b2 = metric.beta, metric.beta ** 2
     samples = metric.average == "samples"
-    positives = truth.sum(axis=1) if samples else truth.sum()
-    row_k = predicted.sum(axis=1)
-    row_tp = (predicted & truth).sum(axis=1)
-    del predicted
-    total_k, total_tp = row_k.sum(), row_tp.sum()
-    orders: dict[int, np.ndarray] = {}
+    thresholds = thresholds.copy()
     classes = [int(c) for c in np.argsort(-truth.sum(axis=0), kind="stable") if tunable[c]]
+    # Class-major copies: each class's column is read many times, and strided reads of a row-major matrix
+    # cost a cache miss per value.
+    scores_t, truth_t = np.ascontiguousarray(scores.T), np.ascontiguousarray(truth.T)
+    positives = truth.sum(axis=1) if samples else int(truth.sum())
+    predicted = scores >= thresholds
+    row_k = predicted.sum(axis=1).astype(np.int64)
+    row_tp = (predicted & truth).sum(axis=1).astype(np.int64)
+    del predicted
+
+    def row_terms(rows=slice(None)):
+        """Per row: its F now, and the change from adding one more predicted label, true or false."""
+        k, tp, p = row_k[rows], row_tp[rows], positives[rows]
+        now = fbeta_from_counts(tp, p, k, beta)
+        return now, fbeta_from_counts(tp + 1, p, k + 1, beta) - now, fbeta_from_counts(tp, p, k + 1, beta) - now
+
+    if samples:
+        f_now, add_true, add_false = row_terms()
+    orders: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+    index_type = np.int32 if n < 2**31 else np.int64
     for _ in range(max_sweeps):
         moved = False
         for c in classes:
-            column, hits = scores[:, c], truth[:, c]
+            column, hits = scores_t[c], truth_t[c]
             if c not in orders:
-                orders[c] = np.argsort(-column, kind="stable").astype(np.int32 if n < 2**31 else np.int64)
-            order = orders[c]
-            descending, sorted_hits = column[order], hits[order]
+                order = np.argsort(-column).astype(index_type)  # ties in any order: cuts never split them
+                descending = column[order]
+                distinct = np.flatnonzero(descending[:-1] > descending[1:]) + 1
+                # the cuts between distinct scores; None where every cut is one (no ties: most models' scores)
+                cuts = None if len(distinct) == n - 1 else np.concatenate([[0], distinct, [n]]).astype(index_type)
+                orders[c] = (order, cuts)
+            order, cuts = orders[c]
             now = column >= thresholds[c]
-            kept = int(now.sum())
+            kept = int(np.count_nonzero(now))
             if samples:
-                k0, tp0 = row_k - now, row_tp - (now & hits)
-                without = fbeta_from_counts(tp0, positives, k0, metric.beta)
-                delta = fbeta_from_counts(tp0 + hits, positives, k0 + 1, metric.beta) - without
+                delta = np.where(hits, add_true, add_false)
+                inside = np.flatnonzero(now)  # rows predicting c now: their change is from removing it
+                k0, tp0, p = row_k[inside] - 1, row_tp[inside] - hits[inside], positives[inside]
+                delta[inside] = f_now[inside] - fbeta_from_counts(tp0, p, k0, beta)
                 gains = np.concatenate([[0.0], np.cumsum(delta[order])])
             else:
-                k0, tp0 = total_k - kept, total_tp - int((now & hits).sum())
-                k = np.arange(n + 1)
-                tp = tp0 + np.concatenate([[0], np.cumsum(sorted_hits)])
-                gains = (1.0 + b2) * tp / np.maximum(b2 * positives + k0 + k, 1e-300)
-            valid = np.ones(n + 1, bool)
-            valid[1:n] = descending[:-1] > descending[1:]
-            best = int(np.argmax(np.where(valid, gains, -np.inf)))
+                k0, tp0 = int(row_k.sum()) - kept, int(row_tp.sum()) - int(np.count_nonzero(now & hits))
+                tp = tp0 + np.concatenate([[0], np.cumsum(hits[order])])
+                gains = (1.0 + b2) * tp / np.maximum(b2 * positives + k0 + np.arange(n + 1), 1e-300)
+            best = int(np.argmax(gains)) if cuts is None else int(cuts[int(np.argmax(gains[cuts]))])
             if best == kept or gains[best] <= gains[kept] + 1e-12 * max(1.0, abs(gains[kept])):
                 continue
             if best == 0:
-                thresholds[c] = np.nextafter(descending[0], np.inf)
+                thresholds[c] = np.nextafter(column[order[0]], np.inf)
             elif best == n:
-                thresholds[c] = descending[-1]
+                thresholds[c] = column[order[n - 1]]
             else:
-                thresholds[c] = float(_cut(descending[best - 1], descending[best]))
+                thresholds[c] = float(_cut(column[order[best - 1]], column[order[best]]))
             after = column >= thresholds[c]
-            row_k += after.astype(row_k.dtype) - now
-            row_tp += (after & hits).astype(row_tp.dtype) - (now & hits)
-            total_k, total_tp = row_k.sum(), row_tp.sum()
+            changed = np.flatnonzero(after != now)
+            row_k[changed] += np.where(after[changed], 1, -1)
+            row_tp[changed] += np.where(after[changed], 1, -1) * hits[changed]
+            if samples:
+                f_now[changed], add_true[changed], add_false[changed] = row_terms(changed)
             moved = True
         if not moved:
             break
@@ -295,6 +318,17 @@ def parse_metric(name: str | Metric | None, key: str = "competition.metric") -> 
     if not match or not np.isfinite(beta) or beta <= 0:
         raise KitError(f"{key}: unknown metric {name!r}; expected {GRAMMAR}")
     return Metric(match.group(1), beta)
+
+
+def history_metric(columns, where: str = "history.csv") -> Metric:
+    """The metric a history.csv was scored with, from its `val_<metric>` / `val_<metric>_tuned` columns."""
+    for column in columns:
+        column = str(column)
+        if column.startswith("val_") and column.endswith("_tuned"):
+            metric = column[len("val_"):-len("_tuned")]
+            if _NAME.fullmatch(metric) and f"val_{metric}" in columns:
+                return parse_metric(metric)
+    raise KitError(f"{where}: line 1: no val_<metric> and val_<metric>_tuned columns (e.g. val_macro_f1)")
 
 
 def best_global_threshold(truth: np.ndarray, probabilities: np.ndarray, grid: np.ndarray | None = None) -> tuple[float, float]:

@@ -131,7 +131,8 @@ FIELDS = (
           "(SyncBatchNorm)."),
     Field("workers", None, int, "DataLoader worker processes (default: the cores available).", nullable=True),
     Field("patience", 0, int, "Stop after this many epochs without a better --monitor value (0: never)."),
-    Field("monitor", "val_f1_tuned", str, "What decides the best checkpoint.", ("val_f1_tuned", "val_f1", "val_loss")),
+    Field("monitor", "val_metric_tuned", str, "What decides the best checkpoint: the competition's metric at tuned "
+          "thresholds, at 0.5, or the validation loss.", ("val_metric_tuned", "val_metric", "val_loss")),
     Field("pretrained", "auto", str, "Weights: a file (timm/torch/safetensors), none (random), or auto (timm's "
           "local cache if it holds them, else random; never the network). A file applies to every --model; give "
           "per-model files in the config's models: entries."),

@@ -123,7 +123,10 @@ def _show_progress(events, outcomes: list[RunOutcome], jobs: list[Settings], ser
         elif kind == "epoch":
             row = rest[0]
             bar(index).update(1)
-            bar(index).set_postfix(f1=f"{row['val_f1']:.3f}", tuned=f"{row['val_f1_tuned']:.3f}")
+            # the metric's columns are named after it: val_samples_f2, val_samples_f2_tuned
+            tuned = next(key for key in row if key.startswith("val_") and key.endswith("_tuned"))
+            bar(index).set_postfix({tuned[len("val_"):-len("_tuned")]: f"{row[tuned[:-len('_tuned')]]:.3f}",
+                                    "tuned": f"{row[tuned]:.3f}"})
         elif kind == "done":
             outcome.ok, outcome.best_epoch, outcome.best_score = True, rest[0], rest[1]
             bar(index).close()

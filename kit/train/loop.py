@@ -28,7 +28,7 @@ from kit.data.loader import ImageDataset, make_loader, to_model_input
 from kit.data.reading import CompetitionData, ImageStore, labels_to_matrix
 from kit.errors import KitError
 from kit.layout import SPLITS, FoldRun
-from kit.score.metrics import best_thresholds, macro_f1
+from kit.score.metrics import Metric
 from kit.settings import Settings, run_config
 from kit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from kit.train.device import Runtime
@@ -41,7 +41,22 @@ from kit.train.predict import eval_loader, predict_batches, write_predictions
 from kit.train.sampler import balanced_weights
 from kit.train.swa import WeightAverage
 
-HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "val_loss", "val_f1", "val_f1_tuned", "seconds"]
+MONITORS = {"val_metric_tuned": "_tuned", "val_metric": "", "val_loss": None}  # --monitor -> history column
+
+
+def history_columns(metric: Metric) -> list[str]:
+    """history.csv's columns; the metric's are named after it: val_samples_f2 (at 0.5), val_samples_f2_tuned."""
+    return ["epoch", "lr", "train_loss", "val_loss", metric.column, f"{metric.column}_tuned", "seconds"]
+
+
+def monitor_column(monitor: str, metric: Metric) -> str:
+    """--monitor val_metric_tuned | val_metric | val_loss -> the history column it reads."""
+    if monitor not in MONITORS:
+        raise KitError(f"--monitor {monitor!r}: expected one of {', '.join(MONITORS)}")
+    suffix = MONITORS[monitor]
+    return "val_loss" if suffix is None else metric.column + suffix
+
+
 STATS_IMAGES = 256  # training images read to measure the per-channel mean and std
 CHECK_EVERY = 10  # steps between reads of the running loss (each read waits for the GPU)
 
@@ -283,7 +298,7 @@ class FoldState:
     best_epoch: int = 0
     bad_epochs: int = 0  # epochs since the last improvement
     stopped: bool = False  # early stop (--patience)
-    history: list[dict] = field(default_factory=list)  # one HISTORY_COLUMNS row per epoch
+    history: list[dict] = field(default_factory=list)  # one history_columns() row per epoch
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict) -> FoldState:
@@ -293,8 +308,9 @@ class FoldState:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def record(self, row: dict, monitor: str, patience: int, eligible: bool = True) -> bool:
-        """Add an epoch's history row; returns whether it is the best so far. An epoch that is not
-        `eligible` (before the SWA window) is neither best nor counted towards patience."""
+        """Add an epoch's history row; returns whether it is the best so far by its column
+        `monitor`. An epoch that is not `eligible` (before the SWA window) is neither best nor counted towards
+        patience."""
         self.history.append(row)
         improved = eligible and _better(row[monitor], self.best, monitor)
         if improved:
@@ -305,8 +321,8 @@ class FoldState:
         self.stopped = bool(patience) and self.bad_epochs >= patience
         return improved
 
-    def history_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.history, columns=HISTORY_COLUMNS)
+    def history_frame(self, metric: Metric) -> pd.DataFrame:
+        return pd.DataFrame(self.history, columns=history_columns(metric))
 
 
 @dataclass
@@ -439,8 +455,9 @@ def start_or_resume(trainee: Trainee, checkpoint: dict | None, loaders: Loaders,
 
 
 def run_epoch(trainee: Trainee, loaders: Loaders, split: FoldSplit, settings: Settings, epoch: int,
-              runtime: Runtime, run: FoldRun) -> dict:
-    """Train one epoch, then validate; returns its history row."""
+              runtime: Runtime, run: FoldRun, metric: Metric) -> dict:
+    """Train one epoch, then validate; returns its history row, scored with the competition's `metric` at 0.5
+    and at thresholds tuned on the validation predictions."""
     started = time.perf_counter()
     seed_epoch(settings.seed, epoch, loaders.generator, loaders.transform, runtime.rank, trainee.mixer)
     trainee.freeze(epoch < settings.freeze_epochs, runtime)
@@ -462,8 +479,8 @@ def run_epoch(trainee: Trainee, loaders: Loaders, split: FoldSplit, settings: Se
                                       trainee.loss_fn)
     return {
         "epoch": epoch + 1, "lr": _current_lr(trainee.optimizer), "train_loss": train_loss, "val_loss": val_loss,
-        "val_f1": macro_f1(split.val_targets, probs),
-        "val_f1_tuned": float(best_thresholds(split.val_targets, probs)[1].mean()),
+        metric.column: metric.at(split.val_targets, probs),
+        f"{metric.column}_tuned": metric.tuned(split.val_targets, probs),
         "seconds": round(time.perf_counter() - started, 2),
     }
 
@@ -475,13 +492,13 @@ def save_epoch(run: FoldRun, trainee: Trainee, state: FoldState, improved: bool,
     if improved:
         save_checkpoint(run.best, {**meta, "model": trainee.eval_model.state_dict(), "metrics": state.history[-1]})
     save_checkpoint(run.last, {**meta, **state.to_dict(), **trainee.state_dicts(), "rng": rng_state(loaders.generator)})
-    io.write_csv(state.history_frame(), run.history)
+    io.write_csv(state.history_frame(spec.scorer), run.history)
 
 
-def epoch_line(row: dict, settings: Settings, improved: bool, frozen: bool, averaged: int = 0) -> str:
+def epoch_line(row: dict, settings: Settings, improved: bool, frozen: bool, metric: Metric, averaged: int = 0) -> str:
     return (f"epoch {row['epoch']}/{settings.epochs}  lr {row['lr']:.2e}  train {row['train_loss']:.4f}  "
-            f"val {row['val_loss']:.4f}  f1 {row['val_f1']:.4f}  tuned {row['val_f1_tuned']:.4f}  "
-            f"{row['seconds']:.1f}s" + ("  *best" if improved else "") + ("  (frozen backbone)" if frozen else "")
+            f"val {row['val_loss']:.4f}  {metric.name} {row[metric.column]:.4f}  "
+            f"tuned {row[metric.column + '_tuned']:.4f}  {row['seconds']:.1f}s" + ("  *best" if improved else "") + ("  (frozen backbone)" if frozen else "")
             + (f"  (SWA of {averaged} epochs)" if averaged else ""))
 
 
@@ -489,12 +506,13 @@ def predict_with_best(run: FoldRun, trainee: Trainee, data: CompetitionData, spl
                       state: FoldState, runtime: Runtime, say: Callable[[str], None]) -> FoldResult:
     """Load best.pt into the model and write oof.csv and test.csv with TTA."""
     runtime.barrier()  # rank 0 has written best.pt
+    monitor = monitor_column(settings.monitor, data.spec.scorer)
     if not run.best.is_file():
-        raise KitError(f"{run.best}: no epoch reached a finite {settings.monitor}; nothing to predict with")
+        raise KitError(f"{run.best}: no epoch reached a finite {monitor}; nothing to predict with")
     trainee.model.load_state_dict(load_checkpoint(run.best)["model"])
-    say(f"best epoch {state.best_epoch} ({settings.monitor} {state.best:.4f}); predicting with TTA {settings.tta}")
+    say(f"best epoch {state.best_epoch} ({monitor} {state.best:.4f}); predicting with TTA {settings.tta}")
     files = write_predictions(trainee.model, data, run.dir, split.val_ids, settings, runtime, log=say)
-    return FoldResult(run.dir, state.best_epoch, state.best, state.history_frame(), files)
+    return FoldResult(run.dir, state.best_epoch, state.best, state.history_frame(data.spec.scorer), files)
 
 
 # ---------------------------------------------------------------- one fold, start to end
@@ -541,17 +559,19 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     if runtime.is_main:
         io.write_yaml(run.config, run_config(settings, data))
 
-    # the epoch loop
+    # the epoch loop, scored with the competition's metric
+    metric = data.spec.scorer
+    monitor = monitor_column(settings.monitor, metric)
     while state.epoch < settings.epochs and not state.stopped:
-        row = run_epoch(trainee, loaders, split, settings, state.epoch, runtime, run)
-        improved = state.record(row, settings.monitor, settings.patience, trainee.may_be_best(row["epoch"]))
+        row = run_epoch(trainee, loaders, split, settings, state.epoch, runtime, run, metric)
+        improved = state.record(row, monitor, settings.patience, trainee.may_be_best(row["epoch"]))
         if runtime.is_main:
             save_epoch(run, trainee, state, improved, settings, data.spec, loaders)
-        say(epoch_line(row, settings, improved, trainee.frozen, trainee.averaged_epochs))
+        say(epoch_line(row, settings, improved, trainee.frozen, metric, trainee.averaged_epochs))
         if on_epoch_end is not None:
             on_epoch_end(row["epoch"] - 1, trainee.model, row)
         if state.stopped:
-            say(f"early stop: no better {settings.monitor} for {settings.patience} epochs")
+            say(f"early stop: no better {monitor} for {settings.patience} epochs")
 
     # predict with the best epoch's weights
     return predict_with_best(run, trainee, data, split, settings, state, runtime, say)
