@@ -174,3 +174,44 @@ def test_blend_refuses_pairs_naming_unknown_ids_and_a_leak_without_pairs(twin_pr
     result = CliRunner().invoke(main, cli_args(project, *config, "--leak", "copy"))
     assert "--leak copy needs the pairs of `kit dups`" in error_line(result)
     assert not (project.root / "submissions").exists()
+
+
+def test_external_images_are_hashed_grouped_and_named(dup_data, tmp_path):
+    from kit.data.dups import find_dups
+    from kit.data.reading import CompetitionData, Source
+    from kit.data.spec import HPA
+
+    train = pd.read_csv(dup_data / "train.csv")
+    (tmp_path / "ext").mkdir()
+    rows = []
+    for k, (sample_id, target) in enumerate(zip(train["Id"][:3], train["Target"][:3])):
+        for channel in HPA.channels:  # an external source that holds exact copies of three train images
+            (tmp_path / "ext" / f"x{k}_{channel}.png").write_bytes((dup_data / "train" / f"{sample_id}_{channel}.png")
+                                                                   .read_bytes())
+        rows.append((f"x{k}", target))
+    pd.DataFrame(rows, columns=["Id", "Target"]).to_csv(tmp_path / "ext.csv", index=False)
+    data = CompetitionData(dup_data, HPA, external=(Source(tmp_path / "ext", "png"),),
+                           external_labels=(tmp_path / "ext.csv",))
+    result = find_dups(data, groups_path=tmp_path / "folds" / "dups.csv", workers=1)
+    assert result.counts == {"train": 170, "external": 3, "test": 60}
+    pairs = result.pairs[result.pairs["split2"] == "external"]
+    assert sorted(zip(pairs["Id1"], pairs["Id2"])) == sorted(zip(train["Id"][:3], ["x0", "x1", "x2"]))
+    assert set(pairs["distance"]) == {0.0} and set(pairs["labels_agree"]) == {"yes"}
+    group_of = dict(zip(result.groups["Id"], result.groups["group"]))
+    assert [group_of[f"x{k}"] for k in range(3)] == [group_of[i] for i in train["Id"][:3]]
+    assert "hashed 170 train, 3 external and 60 test images" in result.summary[0]
+
+
+def test_near_copies_and_dups_in_a_one_file_per_sample_layout(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "planet"
+    result = CliRunner().invoke(main, ["synth", str(data), "--preset", "planet", "--n-train", "80", "--n-test", "20",
+                                       "--size", "64", "--duplicates", "20"])
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(main, ["init", "planet", str(tmp_path)]).exit_code == 0
+    result = CliRunner().invoke(main, ["dups", "--data", str(data), "--config", "kit.yaml"])
+    assert result.exit_code == 0, result.output
+    twins = pd.read_csv(data / "duplicates.csv")
+    pairs = pd.read_csv(tmp_path / "folds" / "dups_pairs.csv", keep_default_na=False)
+    truth, found = pair_set(twins, "Id", "twin"), pair_set(pairs, "Id1", "Id2")
+    assert truth <= found and len(found - truth) <= 0.01 * len(found)

@@ -129,7 +129,7 @@ def test_missing_test_image_is_one_line(blend_copy, tmp_path):
     assert "missing channel file" in error_line(result)
 
 
-@pytest.mark.parametrize("method,thresholds", [("hill", "ratio"), ("weighted", "global")])
+@pytest.mark.parametrize("method,thresholds", [("hill", "ratio"), ("weighted", "global"), ("stack", "per-class")])
 def test_other_methods_and_threshold_modes_reproduce_their_blend(tiny_blend, tmp_path, method, thresholds):
     from kit.blend.blending import blend_runs
     from kit.infer.apply import infer

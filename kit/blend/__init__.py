@@ -11,6 +11,7 @@ EXPORTS = {
     "BlendResult": "result", "Scores": "result",
     "FittedBlend": "state", "read_state": "state",
     "LEAKS": "twins",
+    "STACKERS": "stack", "Stacker": "stack", "fit_stacker": "stack",
     "summary_table": "report",
 }
 __all__ = sorted(EXPORTS)

@@ -53,7 +53,8 @@ def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode:
 
     For a stacker (`blender.cross_fits`), the OOF scores shown and thresholded are cross-fitted (each fold's
     from a stacker fit on the other folds), and the thresholds applied to a held-out fold are fit on scores
-    cross-fitted within the other folds alone: the held-out fold's labels reach neither.
+    cross-fitted within the other folds alone (with 2 folds, on the other fold's in-sample scores): the
+    held-out fold's labels reach neither.
 
     `prior` (ratio mode; test positive rates per class, NaN = the train rate) sets the test thresholds; the
     cross-validated score matches each held-out fold to the train rates, since the prior describes the test set."""
@@ -72,8 +73,9 @@ def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode:
             fold_fit = blender.fit(truth[train], rows=train)
             fold_weights[int(fold)] = blender.member_weights(fold_fit)
             held_scores = blender.oof(fold_fit, held)
-            train_scores = (blender.cross_fitted(truth, fold_of_row, train) if blender.cross_fits
-                            else blender.oof(fold_fit, train))
+            # With 2 folds the other folds are one, which cannot be cross-fitted: its in-sample scores serve.
+            inner = blender.cross_fits and len(np.unique(fold_of_row[train])) > 1
+            train_scores = blender.cross_fitted(truth, fold_of_row, train) if inner else blender.oof(fold_fit, train)
         else:
             train_scores, held_scores = blender.oof(fit_all, train), blender.oof(fit_all, held)
         cv_scores[held] = held_scores

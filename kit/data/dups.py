@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from kit import io, layout
-from kit.data.cache import cache_roots, lookup_cache
+from kit.data.cache import cache_roots, lookup_cache, split_sources
 from kit.data.reading import CompetitionData, DecodingStore, ImageStore, labels_to_matrix, read_labels
 from kit.errors import KitError
 from kit.system import available_cores
@@ -110,8 +110,7 @@ def pixel_store(data: CompetitionData, split: str, ids: Sequence[str]) -> ImageS
         store, _ = lookup_cache(data, split, size, ids)
         if store is not None:
             return store
-    sources = data.train_sources() if split == "train" else data.test_sources()
-    return DecodingStore(ids, sources, data.spec)
+    return DecodingStore(ids, split_sources(data, split), data.spec)
 
 
 # ---------------------------------------------------------------- pairs

@@ -15,6 +15,7 @@ EXPORTS = {
     "find_lr": "lr_find", "LrFindResult": "lr_find",
     "FoldResult": "loop", "FoldState": "loop", "history_columns": "loop", "train_fold": "loop",
     "train_runs": "loop",
+    "init_weights": "init",
     "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
     "Runtime": "device", "make_runtime": "distributed",
     "fan_out": "fanout",
