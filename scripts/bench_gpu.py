@@ -83,8 +83,6 @@ class KitLoop:
     name = "kit train loop"
 
     def __init__(self, settings, spec, start_state, targets, device: str):
-        import math
-
         import torch
 
         from kit.train.distributed import make_runtime
@@ -97,7 +95,7 @@ class KitLoop:
         model.load_state_dict(start_state)
         self.model = self.runtime.prepare(model)
         self.optimizer = torch.optim.AdamW(param_groups(self.model, settings), lr=settings.lr)
-        self.scheduler = make_scheduler(self.optimizer, settings, math.ceil(10_000))
+        self.scheduler = make_scheduler(self.optimizer, settings, steps_per_epoch=10_000)  # stays near its peak
         self.scaler = self.runtime.grad_scaler()
         self.loss_fn = make_loss(settings.loss, targets).to(self.runtime.device)
         self.precision = self.runtime.describe()

@@ -1,6 +1,7 @@
 """`kit download` end to end through the real kaggle client, against tests/kaggle_server.py."""
 import io
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -164,3 +165,64 @@ def test_safe_extract_keeps_complete_members(tmp_path):
     (root / "x" / "one.txt").write_text("1")  # truncated: written again
     safe_extract(archive, root)
     assert (root / "two.txt").read_text() == "ab" and (root / "x" / "one.txt").read_text() == "1111"
+
+
+def zip_of(members: dict[str, bytes], compression=zipfile.ZIP_STORED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as zf:
+        for name, body in members.items():
+            zf.writestr(name, body)
+    return buffer.getvalue()
+
+
+def corrupt_member(archive: bytes, body: bytes) -> bytes:
+    """The archive with one byte of a stored member's data flipped: the CRC no longer matches."""
+    at = archive.index(body) + len(body) // 2
+    return archive[:at] + bytes([archive[at] ^ 0xFF]) + archive[at + 1:]
+
+
+@pytest.mark.parametrize("archive", [
+    pytest.param(b"<html>Service Unavailable</html>", id="not a zip"),
+    pytest.param(zip_of({"train.csv": b"Id,Target\n" * 50})[:60], id="truncated"),
+    pytest.param(corrupt_member(zip_of({"train.csv": b"Id,Target\n" + b"a,0\n" * 50}), b"a,0\n" * 50),
+                 id="bad CRC"),
+])
+def test_a_bad_archive_is_one_line_and_a_second_download_repairs_it(kaggle, competition_files, tmp_path, archive):
+    kaggle.archive = archive
+    data = tmp_path / "data"
+    line = error_line(download(data))
+    assert "zip archive" in line and "download again" in line
+    assert not (data / "train.csv").exists() and not (data / "sample_submission.csv").exists()
+    assert not (data / STAGING / f"{HPA.slug}.zip").exists()  # not found in place by the next download
+    kaggle.archive = None  # the server sends a good archive now
+    result = download(data)
+    assert result.exit_code == 0, result.output
+    assert tree(data) == competition_files
+
+
+@pytest.mark.parametrize("name", ["../x", "../data2/train.csv", "/etc/passwd", "a/../../x"])
+def test_a_file_outside_the_data_folder_is_refused_before_any_request(kaggle, tmp_path, name):
+    line = error_line(download(tmp_path / "data", "--file", name))
+    assert f"--file {name!r}: expected a path inside the data folder" in line
+    assert kaggle.requests == [] and not (tmp_path / "x").exists()
+
+
+def test_a_symlinked_data_folder_and_image_folder_are_written_through(kaggle, competition_files, tmp_path):
+    disk = tmp_path / "big-disk"
+    (disk / "data").mkdir(parents=True)
+    (disk / "train-images").mkdir()
+    (tmp_path / "data").symlink_to(disk / "data", target_is_directory=True)  # data/ on another disk
+    (disk / "data" / "train").symlink_to(disk / "train-images", target_is_directory=True)  # train/ on a third
+    result = download(tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    through_links = {}
+    for folder, _, names in os.walk(tmp_path / "data", followlinks=True):
+        for name in names:
+            path = Path(folder) / name
+            if not path.relative_to(tmp_path / "data").as_posix().startswith("."):
+                through_links[path.relative_to(tmp_path / "data").as_posix()] = path.read_bytes()
+    assert through_links == competition_files
+    assert (tmp_path / "data").is_symlink() and (disk / "data" / "train").is_symlink()  # links kept, not replaced
+    train_images = {name for name in competition_files if name.startswith("train/")}
+    assert {f"train/{p.name}" for p in (disk / "train-images").iterdir()} == train_images
+    assert "already present and complete" in download(tmp_path / "data").output

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 import yaml
-from helpers import error_line
+from helpers import error_line, png_size, saved_figures
 from helpers import invoke_in as invoke
 
 from kit.data.reading import read_sample_ids
@@ -74,7 +75,53 @@ def test_run_writes_every_artifact_and_the_final_table(project):
     table = output[output.index("OOF macro F1 ("):].splitlines()
     assert table[1].split() == ["member", "F1@0.5", "tuned", "cv", "weight"]
     assert [line.split()[0] for line in table[2:]] == [*MODELS, "blend"]
-    assert table[-1].split()[2:] == [f"{report['blend']['score'][k]:.4f}" for k in ("at_0.5", "tuned", "cv")]
+    assert table[-1].split()[4] == f"{report['blend']['score']['cv']:.4f}"
+
+    # The table and demo.csv again, from the runs' files alone: scikit-learn's F1 and brute-force thresholds
+    expected = reference_blend(root, test_ids)
+    for line, name in zip(table[2:], [*MODELS, "blend"]):
+        values = line.split()[2:4] if name == "blend" else line.split()[1:3]  # "blend (mean)" is two words
+        at_05, tuned = (float(v) for v in values)
+        assert at_05 == pytest.approx(expected[name]["at_0.5"], abs=6e-5), name
+        assert tuned == pytest.approx(expected[name]["tuned"], abs=6e-5), name
+    demo = pd.read_csv(submission, dtype=str, keep_default_na=False)
+    assert demo["Id"].tolist() == test_ids
+    assert demo["Predicted"].tolist() == expected["labels"]
+
+
+def reference_blend(root, test_ids) -> dict:
+    """Each member's and the mean blend's OOF macro F1 at 0.5 and tuned, and the blend's test labels, computed
+    from the run folders' CSV files: thresholds per class by brute force, or the best global grid point by
+    scikit-learn for classes with fewer than 5 positives; the no-empty rule."""
+    from sklearn.metrics import f1_score
+    from test_blend import brute_force_threshold, no_empty_rule, sklearn_global_threshold
+
+    classes = list(HPA.classes)
+    folds = pd.read_csv(root / "folds/folds.csv", dtype={"Id": str})
+    labels = pd.read_csv(root / "data/train.csv", dtype=str).set_index("Id")["Target"]
+    truth = np.zeros((len(folds), len(classes)), dtype=bool)
+    for row, sample_id in enumerate(folds["Id"]):
+        truth[row, [int(t) for t in labels[sample_id].split()]] = True
+    oof, test = {}, {}
+    for model in MODELS:
+        runs = [root / "runs" / model / f"fold{k}" for k in (0, 1)]
+        frame = pd.concat([pd.read_csv(run / "oof.csv", dtype={"Id": str}) for run in runs]).set_index("Id")
+        oof[model] = frame.loc[folds["Id"], classes].to_numpy()
+        test[model] = np.mean([pd.read_csv(run / "test.csv", dtype={"Id": str}).set_index("Id").loc[test_ids, classes]
+                               .to_numpy() for run in runs], axis=0)
+    oof["blend"] = np.mean([oof[m] for m in MODELS], axis=0)
+    test["blend"] = np.mean([test[m] for m in MODELS], axis=0)
+    expected = {}
+    for name, scores in oof.items():
+        global_threshold = sklearn_global_threshold(truth, scores)[0]
+        thresholds = [brute_force_threshold(truth[:, c], scores[:, c])[0] if truth[:, c].sum() >= 5
+                      else global_threshold for c in range(len(classes))]
+        expected[name] = {key: f1_score(truth, no_empty_rule(scores, scores >= np.asarray(cut)), average="macro",
+                                        zero_division=0) for key, cut in (("at_0.5", 0.5), ("tuned", thresholds))}
+        if name == "blend":
+            predicted = no_empty_rule(test["blend"], test["blend"] >= np.asarray(thresholds))
+            expected["labels"] = [" ".join(map(str, np.flatnonzero(row))) for row in predicted]
+    return expected
 
 
 def test_second_run_skips_finished_runs_and_resumes_an_interrupted_one(project):
@@ -120,15 +167,27 @@ def test_changed_settings_are_named_when_a_finished_run_is_skipped(project):
     assert output.count("complete, skipped (its settings differ: epochs; delete it to train again)") == 4
 
 
-def test_report_on_runs_and_on_a_blend_json(project):
+def test_report_on_runs_and_on_a_blend_json(project, monkeypatch):
     root, _ = project
+    figures = saved_figures(monkeypatch)
     run = root / "runs" / MODELS[0] / "fold0"
     output = invoke(root, ["report", str(run), "submissions/demo.json"]).output
     per_class = root / "submissions/demo_per_class.png"
     for png in (run / "curves.png", per_class):
-        assert png.read_bytes()[:8] == PNG and png.stat().st_size > 20_000
+        assert png_size(png)[0] > 1000
         assert f"wrote {png.relative_to(root) if png == per_class else png}" in output
     assert output.splitlines()[-1].startswith("blend (mean)")
+    # what is drawn: the run's history, and the blend's per-class F1 of its JSON
+    curves, chart = figures
+    history = pd.read_csv(run / "history.csv")
+    train_line = next(line for line in curves.axes[0].get_lines() if line.get_label() == "train")
+    assert list(train_line.get_ydata()) == pytest.approx(history["train_loss"].tolist())
+    report = json.loads((root / "submissions/demo.json").read_text())
+    bars = sorted(round(p.get_height(), 6) for p in chart.axes[0].patches)
+    tuned = report["blend"]["per_class"]["tuned"]
+    assert bars and set(bars) <= {round(v, 6) for v in tuned}
+    score = report["blend"]["score"]
+    assert any(f"{score['at_0.5']:.3f} at 0.5, {score['tuned']:.3f} tuned" in t.get_text() for t in chart.texts)
 
     output = invoke(root, ["report", "runs"]).output
     assert output.count("curves.png") == 4 and output.count("folds.png") == 2

@@ -12,6 +12,7 @@ import os
 import posixpath
 import shutil
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -67,7 +68,7 @@ def safe_extract(archive: str | os.PathLike, root: str | os.PathLike, progress: 
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile:
-        raise KitError(f"{archive}: not a valid zip archive (delete it and download again)") from None
+        raise KitError(f"{archive}: not a valid zip archive; download again") from None
     with zf:
         members = [info for info in zf.infolist() if not info.is_dir()]
         targets = {}
@@ -84,9 +85,23 @@ def safe_extract(archive: str | os.PathLike, root: str | os.PathLike, progress: 
             if target.is_file() and target.stat().st_size == info.file_size:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as source, atomic_open(target, "wb") as out:
-                shutil.copyfileobj(source, out, 1 << 20)
+            try:
+                with zf.open(info) as source, atomic_open(target, "wb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as err:  # a damaged member (bad CRC, cut short)
+                raise KitError(f"{archive}: member {info.filename!r} of the zip archive is damaged ({err}); "
+                               "download again") from None
     return written
+
+
+def extract_or_discard(archive: Path, root: Path, progress: bool) -> dict[str, int]:
+    """`safe_extract`, removing an archive it refuses (damaged or unsafe), so the next download fetches it anew
+    rather than finding it in place."""
+    try:
+        return safe_extract(archive, root, progress)
+    except KitError:
+        archive.unlink(missing_ok=True)
+        raise
 
 
 # ---------------------------------------------------------------- the record of what was downloaded
@@ -185,12 +200,12 @@ def download(data_dir: str | os.PathLike, spec: CompetitionSpec, *, competition:
         session = KaggleSession(competition, policy, echo=echo)
         if file_name is None:
             fetched = session.download_all(staging, force=force, quiet=not progress)
-            result.files = safe_extract(fetched, data_dir, progress)
+            result.files = extract_or_discard(fetched, data_dir, progress)
         else:
             fetched = session.download_file(file_name, staging, force=force, quiet=not progress)
             target = member_target(data_dir, file_name)
             if fetched.suffix == ".zip" and not file_name.endswith(".zip") and zipfile.is_zipfile(fetched):
-                files = safe_extract(fetched, target.parent, progress)
+                files = extract_or_discard(fetched, target.parent, progress)
                 prefix = target.parent.relative_to(data_dir)
                 result.files = {(prefix / name).as_posix(): size for name, size in files.items()}
             else:
