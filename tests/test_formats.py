@@ -320,3 +320,43 @@ def test_an_id_in_none_of_the_test_folders_is_one_line(small_sets, tmp_path):
     pd.concat([frame, pd.DataFrame({"image_name": ["file_999"], "tags": ["clear"]})]).to_csv(sample, index=False)
     line = failing(root, ["train", "--fold", "0", "--model", "test_resnet", *FAST])
     assert "Id file_999: found in none of the folders" in line and "test-jpg-additional" in line
+
+
+# ---------------------------------------------------------------- kit download of a Planet-style competition
+
+
+@pytest.fixture
+def stand_in(tmp_path):
+    """The stand-in Kaggle server (see tests/kaggle_server.py) sending a small Planet-layout set packed as Planet
+    ships it: CSVs zipped, image folders as tar archives, inside the competition archive."""
+    import io as bytes_io
+    import tarfile
+    import zipfile
+
+    from kaggle_server import StandIn
+
+    source = tmp_path / "source"
+    write_preset_dataset(source, "planet", n_train=8, n_test=4, size=16, seed=3, workers=1)
+    files = {}
+    for name in ("train_v2.csv", "sample_submission_v2.csv"):
+        packed = bytes_io.BytesIO()
+        with zipfile.ZipFile(packed, "w") as archive:
+            archive.write(source / name, name)
+        files[f"{name}.zip"] = packed.getvalue()
+    for folder in ("train-jpg", "test-jpg", "test-jpg-additional"):
+        packed = bytes_io.BytesIO()
+        with tarfile.open(fileobj=packed, mode="w") as archive:
+            archive.add(source / folder, folder)
+        files[f"{folder}.tar"] = packed.getvalue()
+    return StandIn(competition="planet-understanding-the-amazon-from-space", files=files)
+
+
+def test_download_expands_archives_inside_the_competition_archive(kaggle, tmp_path):
+    project = tmp_path / "project"
+    assert CliRunner().invoke(main, ["init", "planet", str(project)]).exit_code == 0
+    result = invoke(project, ["download"])
+    data = project / "data"
+    assert "data check: 8 train Ids, 4 test Ids" in result.output
+    assert sorted(p.name for p in data.iterdir() if not p.name.startswith(".")) == [
+        "sample_submission_v2.csv", "test-jpg", "test-jpg-additional", "train-jpg", "train_v2.csv"]
+    assert len(list((data / "train-jpg").glob("*.jpg"))) == 8

@@ -104,6 +104,49 @@ def extract_or_discard(archive: Path, root: Path, progress: bool) -> dict[str, i
         raise
 
 
+def expand_nested(data_dir: Path, files: dict[str, int], progress: bool = False,
+                  echo: Callable[[str], None] = lambda line: None) -> dict[str, int]:
+    """Archives among the downloaded files (Planet ships `train_v2.csv.zip` and `train-jpg.tar.7z` inside its
+    archive) are extracted beside themselves and removed: zip and tar here (tar with the `data` filter, which
+    refuses members leaving the folder), 7z through py7zr where it is installed, else a line saying how.
+    Returns the files as they are afterwards."""
+    out = dict(files)
+    for name in sorted(files):
+        path = data_dir / name
+        lower = name.lower()
+        if lower.endswith((".7z", ".tar.7z")):
+            try:
+                import py7zr
+            except ImportError:
+                echo(f"{path}: a 7z archive; extract it there (`7z x {path.name}`, then `tar xf` the .tar inside) "
+                     "or `pip install py7zr` and run kit download again")
+                continue
+            with py7zr.SevenZipFile(path) as archive:
+                inner = [member for member in archive.getnames() if not member.endswith("/")]
+                archive.extractall(path.parent)
+            added = {(path.parent / member).relative_to(data_dir).as_posix() for member in inner}
+        elif lower.endswith(".tar"):
+            import tarfile
+
+            try:
+                with tarfile.open(path) as archive:
+                    inner = [member.name for member in archive.getmembers() if member.isfile()]
+                    archive.extractall(path.parent, filter="data")  # refuses members leaving the folder
+            except (tarfile.TarError, OSError) as err:
+                raise KitError(f"{path}: cannot extract the tar archive ({err}); download again") from None
+            added = {(path.parent / member).relative_to(data_dir).as_posix() for member in inner}
+        elif lower.endswith(".zip") and zipfile.is_zipfile(path):
+            added = {(path.parent.relative_to(data_dir) / member).as_posix()
+                     for member in extract_or_discard(path, path.parent, progress)}
+        else:
+            continue
+        path.unlink()
+        del out[name]
+        new = {member: (data_dir / member).stat().st_size for member in added}
+        out.update(expand_nested(data_dir, new, progress, echo))  # a .tar inside a .7z
+    return out
+
+
 # ---------------------------------------------------------------- the record of what was downloaded
 
 
@@ -212,6 +255,7 @@ def download(data_dir: str | os.PathLike, spec: CompetitionSpec, *, competition:
                 with atomic_path(target) as tmp:
                     shutil.copyfile(fetched, tmp)
                 result.files = {target.relative_to(data_dir).as_posix(): target.stat().st_size}
+        result.files = expand_nested(data_dir, result.files, progress, echo)
         record_files(data_dir, competition, key, result.files)
         if not keep_archive:
             fetched.unlink(missing_ok=True)
