@@ -1,9 +1,14 @@
 """Shared fixtures: small synthetic competition folders made once per session with `kit synth`."""
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
+
+# Runs compared bit for bit must use one thread count everywhere (float reductions over 1 and 2 threads differ),
+# in this process and in the kit processes tests start; one thread is also the fastest for tiny models on 2 cores.
+os.environ["OMP_NUM_THREADS"] = "1"
 
 from kit.data.spec import HPA
 from kit.data.synth import write_dataset
@@ -23,6 +28,13 @@ def data_copy(synth_dir, tmp_path):
     target = tmp_path / "data"
     shutil.copytree(synth_dir, target)
     return target
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
