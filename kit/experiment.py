@@ -133,7 +133,7 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
 
     `submit` and `dry_run` override the file's submit.enabled and submit.dry_run.
     """
-    from kit.blend.blending import blend_runs
+    from kit.blend.blending import blend_options, blend_runs
     from kit.data.folds import make_folds, read_folds
     from kit.train.loop import train_fold
 
@@ -180,9 +180,7 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
     blend = plan.blend
     result.blend = blend_runs(
         run_roots, spec, plan.folds_path, data.root / spec.sample_submission, labels, blend["out"], blend["name"],
-        method=blend["method"], thresholds=blend["thresholds"], min_positives=blend["min_positives"],
-        no_empty=blend["no_empty"], allow_partial=blend["allow_partial"], dups=blend["dups"], leak=blend["leak"],
-        stacker=blend["stacker"], prior=blend["prior"], command=f"kit run {plan.path}",
+        **blend_options(blend), command=f"kit run {plan.path}",
     )
     for member, reason in result.blend.left_out:
         log(f"warning: left out {member}: {reason}")

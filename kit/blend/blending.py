@@ -31,7 +31,7 @@ from kit.layout import SUBMISSIONS_DIR
 from kit.score.metrics import Metric, parse_metric
 from kit.score.thresholds import apply_thresholds, check_mode, fit_thresholds, read_prior
 
-__all__ = ["METHODS", "Blender", "BlendResult", "Scores", "blend_members", "blend_runs", "evaluate"]
+__all__ = ["METHODS", "Blender", "BlendResult", "Scores", "blend_members", "blend_options", "blend_runs", "evaluate"]
 
 
 @dataclass
@@ -139,6 +139,11 @@ def truth_matrix(folds: pd.DataFrame, labels: pd.DataFrame, spec: CompetitionSpe
         line = int(np.flatnonzero(rows < 0)[0])
         raise KitError(f"{folds_name}: line {line + 2}: Id {folds['Id'].iloc[line]} is not in the train labels")
     return labels_to_matrix(labels["labels"].iloc[rows].tolist(), spec.num_classes).astype(bool)
+
+
+def blend_options(section: dict) -> dict:
+    """The keyword options of `blend_runs` from a resolved `blend:` section (every field but where to write)."""
+    return {key: value for key, value in section.items() if key not in ("out", "name")}
 
 
 def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, folds_path: str | os.PathLike,

@@ -51,7 +51,7 @@ def blend(run_dirs, runs_root, folds_path, data_dir, config_path, **options):
       kit blend --method stack --stacker boosting --name stack
       kit blend --thresholds ratio --prior test_rates.csv
     """
-    from kit.blend.blending import blend_runs
+    from kit.blend.blending import blend_options, blend_runs
     from kit.blend.report import class_table, fallback_note, fold_weights_table, summary_table
     from kit.settings.train import train_value
 
@@ -64,9 +64,7 @@ def blend(run_dirs, runs_root, folds_path, data_dir, config_path, **options):
     spec = context.data.spec
     result = blend_runs(
         list(run_dirs) or [runs_root], spec, folds_path, context.data.root / spec.sample_submission, labels,
-        values["out"], values["name"], method=values["method"], thresholds=values["thresholds"],
-        min_positives=values["min_positives"], no_empty=values["no_empty"], allow_partial=values["allow_partial"],
-        dups=values["dups"], leak=values["leak"], stacker=values["stacker"], prior=values["prior"],
+        values["out"], values["name"], **blend_options(values),
         command=command_line(run_dirs, runs_root, folds_path, data_dir, config_path, values),
     )
     for member, reason in result.left_out:

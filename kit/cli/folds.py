@@ -30,7 +30,8 @@ def folds(data_dir, config_path, out, **options):
       kit folds --k 5 --seed 42                 folds/folds.csv and folds/folds_summary.csv
       kit folds --groups folds/dups.csv         near-duplicates stay in one fold
     """
-    from kit.data.folds import make_folds, summary_path
+    from kit.data.folds import make_folds
+    from kit.layout import folds_summary
 
     context = resolve(config_path, data_dir)
     values = context.section(FOLDS, options)
@@ -41,4 +42,4 @@ def folds(data_dir, config_path, out, **options):
     click.echo(summary.to_string(index=False))
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"wrote {out} ({len(labels)} Ids, {values['k']} folds) and {summary_path(out)}")
+    click.echo(f"wrote {out} ({len(labels)} Ids, {values['k']} folds) and {folds_summary(out)}")

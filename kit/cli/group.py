@@ -39,6 +39,7 @@ def main():
     kit synth DIR        write a synthetic competition-shaped data set
     kit download         fetch the competition files through the Kaggle API
     kit cache            decode every image once into a resized cache
+    kit dups             near-duplicate images (perceptual hashes), groups for kit folds
     kit folds            5-fold multi-label stratified splits
     kit train --fold 0   train timm backbones on a fold, TTA predictions
     kit lr-find          learning-rate range test: loss-vs-lr PNG and a suggested --lr

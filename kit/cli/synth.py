@@ -6,13 +6,12 @@ import click
 
 from kit.cli.group import main
 from kit.cli.options import config_option
-
-PRESET_NAMES = ("hpa", "planet", "imet-2019")
+from kit.data.presets import PRESETS
 
 
 @main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--preset", type=click.Choice(PRESET_NAMES), default=None,
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
               help="Write that competition's exact layout (files, columns, label encoding). "
                    "Default: the spec of kit.yaml (HPA's without one).")
 @click.option("--n-train", default=1000, show_default=True, help="Number of training samples.")

@@ -573,7 +573,7 @@ def open_store(data: CompetitionData, split: str, size: int | None = None, ids: 
     if split not in ("train", "test"):
         raise KitError(f"unknown split {split!r}: expected 'train' or 'test'")
     if ids is None:
-        ids = data.train_labels()["Id"].tolist() if split == "train" else data.test_ids()
+        ids = split_ids(data, split)
     miss = None
     if size is not None:
         store, miss = lookup_cache(data, split, size, ids)  # the store, or why none is used and what to run

@@ -208,21 +208,20 @@ def split_names(data: CompetitionData, train_ids: Sequence[str]) -> np.ndarray:
 
 def find_dups(data: CompetitionData, distance: float = DEFAULT_DISTANCE, groups_path: str | os.PathLike =
               layout.DUPS_FILE, pairs_path: str | os.PathLike | None = None, workers: int | None = None,
-              progress: bool = False, hashes: dict[str, np.ndarray] | None = None) -> DupsResult:
+              progress: bool = False) -> DupsResult:
     """Hash every train, external and test image, find all pairs within `distance`, and write `groups_path`
     (Id,group for every labelled Id: `kit folds --groups` reads it) and `pairs_path` (default: beside it,
     <name>_pairs.csv). Groups are the connected components of the pairs (through test images too): a
-    group is named after its first labelled member. `hashes` ({'train': ..., 'test': ...}) skips hashing."""
+    group is named after its first labelled member."""
     if not 0 <= distance <= HASH_BITS:
         raise KitError(f"--distance {distance}: expected a mean per-channel Hamming distance in 0..{HASH_BITS}")
     labels = data.train_labels()
     train_ids = labels["Id"].tolist()
     test_ids = data.test_ids()
     stores = {"train": pixel_store(data, "train", train_ids), "test": pixel_store(data, "test", test_ids)}
-    if hashes is None:
-        stores["train"].check()
-        stores["test"].check()
-        hashes = {split: hash_store(store, workers, progress) for split, store in stores.items()}
+    stores["train"].check()
+    stores["test"].check()
+    hashes = {split: hash_store(store, workers, progress) for split, store in stores.items()}
     all_hashes = np.concatenate([hashes["train"], hashes["test"]]) if len(test_ids) else hashes["train"]
     ids = np.array(train_ids + list(test_ids), dtype=object)
     splits = np.concatenate([split_names(data, train_ids), np.full(len(test_ids), "test", dtype=object)])

@@ -14,8 +14,6 @@ from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
 from kit.layout import FOLDS_FILE, folds_summary
 
-DEFAULT_FOLDS_PATH = FOLDS_FILE
-
 
 def assign_folds(labels: pd.DataFrame, num_classes: int, k: int = 5, seed: int = 42,
                  groups: pd.Series | None = None) -> np.ndarray:
@@ -106,15 +104,10 @@ def fold_summary(labels: pd.DataFrame, folds: np.ndarray, spec: CompetitionSpec,
     return pd.concat([table, samples], ignore_index=True).astype({c: "int64" for c in counts_columns})
 
 
-def summary_path(out: str | os.PathLike) -> Path:
-    """The per-class summary written beside a folds file (kit.layout.folds_summary)."""
-    return folds_summary(out)
-
-
 MAX_CLASS_WARNINGS = 30  # every class of a 28-class competition; a count beyond
 
 
-def make_folds(labels: pd.DataFrame, spec: CompetitionSpec, out: str | os.PathLike = DEFAULT_FOLDS_PATH,
+def make_folds(labels: pd.DataFrame, spec: CompetitionSpec, out: str | os.PathLike = FOLDS_FILE,
                k: int = 5, seed: int = 42, groups_file: str | os.PathLike | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Assign folds, write `out` (Id,fold) and its per-class summary beside it; return (folds, summary, warnings)."""
     groups = read_groups(groups_file, labels["Id"]) if groups_file else None
@@ -128,13 +121,13 @@ def make_folds(labels: pd.DataFrame, spec: CompetitionSpec, out: str | os.PathLi
     if len(warnings) > MAX_CLASS_WARNINGS:  # iMet's 1,103 classes: a screenful of warnings says less than a count
         warnings = warnings[:MAX_CLASS_WARNINGS] + [
             f"... and {len(warnings) - MAX_CLASS_WARNINGS} more classes with fewer than {k} samples (see "
-            f"{summary_path(out)})"]
-    io.write_csv(summary, summary_path(out))
+            f"{folds_summary(out)})"]
+    io.write_csv(summary, folds_summary(out))
     io.write_csv(frame, out)
     return frame, summary, warnings
 
 
-def read_folds(path: str | os.PathLike = DEFAULT_FOLDS_PATH, train_ids: list[str] | None = None) -> pd.DataFrame:
+def read_folds(path: str | os.PathLike = FOLDS_FILE, train_ids: list[str] | None = None) -> pd.DataFrame:
     """Read `folds.csv` (Id,fold); with `train_ids`, every train Id must have exactly one fold."""
     path = Path(path)
     if not path.is_file():

@@ -5,6 +5,7 @@ converts a batch to float and normalises it on the target device (the GPU when t
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import cv2
@@ -94,13 +95,18 @@ def _seed_worker(worker_id: int) -> None:
         transform.set_random_seed(seed)
 
 
+@functools.lru_cache(maxsize=16)
+def _channel_tensor(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
+    """Per-channel statistics as a 1 x C x 1 x 1 float32 tensor on `device`, made once: a copy from a Python list
+    to the GPU on every batch would make each step wait for the GPU."""
+    return torch.as_tensor(values, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+
+
 def to_model_input(images: torch.Tensor, device: torch.device, mean: Sequence[float], std: Sequence[float],
                    channels_last: bool = False) -> torch.Tensor:
     """uint8 N x C x H x W -> normalised float32 on `device` (copied non-blocking, converted there)."""
     images = images.to(device, non_blocking=True).float().div_(255.0)
-    mean_t = torch.as_tensor(mean, dtype=images.dtype, device=device).view(1, -1, 1, 1)
-    std_t = torch.as_tensor(std, dtype=images.dtype, device=device).view(1, -1, 1, 1)
-    images = images.sub_(mean_t).div_(std_t)
+    images = images.sub_(_channel_tensor(tuple(mean), device)).div_(_channel_tensor(tuple(std), device))
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     return images

@@ -116,7 +116,7 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def preset_yaml(preset: Preset, data: str = "data") -> str:
+def preset_yaml(preset: Preset) -> str:
     """A commented kit.yaml for `preset`: the competition spec, the data folder and a few training defaults."""
     lines = [f"# kit.yaml for {preset.title} (written by `kit init {preset.name}`).",
              "# Every key is optional; command-line options win over this file.", "", "competition:"]
@@ -133,7 +133,7 @@ def preset_yaml(preset: Preset, data: str = "data") -> str:
     lines += ["", "data: data/  # the competition files (or --data DIR, or $KIT_DATA)", "",
               "train:  # defaults for `kit train`: any of its options",
               f"  size: {preset.size}", "  epochs: 20", ""]
-    return "\n".join(lines).replace("data: data/", f"data: {data}/", 1)
+    return "\n".join(lines)
 
 
 def write_preset(name: str, folder: str = ".", force: bool = False) -> Path:

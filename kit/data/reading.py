@@ -97,11 +97,6 @@ class LabelCodec:
 CLASS_INDEX = re.compile(r"[0-9]+")  # str.isdigit() would accept other scripts' digits, which int() rejects
 
 
-def parse_target(text: str, num_classes: int) -> list[int]:
-    """'25 0' -> [0, 25] for integer class indices; raises ValueError with the reason on anything else."""
-    return LabelCodec(CompetitionSpec(classes=tuple(map(str, range(num_classes))))).parse(text)
-
-
 def read_labels(path: str | os.PathLike, spec: CompetitionSpec) -> pd.DataFrame:
     """Read and validate a `train.csv`: returns columns Id (str) and labels (sorted list of ints).
 

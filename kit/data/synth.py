@@ -21,6 +21,7 @@ from kit import io
 from kit.data.reading import LabelCodec
 from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
+from kit.system import available_cores
 
 MIN_FREQUENCY = 0.006  # keeps HPA's rarest classes present in small synthetic sets
 MAX_LABELS = 4
@@ -434,7 +435,7 @@ def write_dataset(out_dir: str | os.PathLike, spec: CompetitionSpec, n_train: in
 def run_jobs(write, jobs: list, workers: int | None = None, progress: bool = False) -> None:
     """`write(job)` for every job: in a process pool of `workers` (default: the cores, up to 8) for more than
     50 jobs, else here."""
-    workers = workers or min(len(os.sched_getaffinity(0)), 8)
+    workers = workers or min(available_cores(), 8)
     if workers > 1 and len(jobs) > 50:
         with ProcessPoolExecutor(workers) as pool:
             list(_progress(pool.map(write, jobs, chunksize=16), len(jobs), progress))

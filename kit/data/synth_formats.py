@@ -21,6 +21,7 @@ from kit.data.presets import (
     IMET_CLASSES,
     IMET_CULTURES,
     PLANET_TAG_COUNTS,
+    PLANET_TAGS,
     PLANET_TRAIN_SIZE,
     PLANET_WEATHER,
     get_preset,
@@ -36,6 +37,8 @@ PALETTE = np.array([
 ], dtype=np.float32) / 255.0
 SHAPES = ("disc", "square", "triangle", "ring", "cross", "bar")
 MIN_PLANET_FREQUENCY = 0.03  # keeps Planet's rarest tags present in small synthetic sets
+
+PLANET_COUNTS = dict(zip(PLANET_TAGS, PLANET_TAG_COUNTS))  # each tag's count in Planet's train_v2.csv
 
 
 # ------------------------------------------------------------------ drawing
@@ -137,7 +140,7 @@ def _write_sample(job: tuple) -> None:
 
 def planet_labels(rng: np.random.Generator, classes: tuple[str, ...]) -> list[int]:
     """One weather tag (cloudy alone), then each land tag with its real frequency among non-cloudy images."""
-    counts = dict(zip(get_preset("planet").competition["classes"], PLANET_TAG_COUNTS))
+    counts = PLANET_COUNTS
     weather = [w for w in PLANET_WEATHER if w in classes]
     if not weather:
         return frequency_labels(rng, np.full(len(classes), 0.2))

@@ -69,7 +69,6 @@ class Notebook:
     path: Path
     ref: str
     files: list[Path] = field(default_factory=list)
-    run: KernelRun | None = None
 
 
 def kernel_metadata(ref: str, bundle: str, competition: str, gpu: bool) -> dict:
@@ -132,5 +131,4 @@ def push_notebook(notebook: Notebook, competition: str = "", *, timeout: float =
     if not any(path.name == "submission.csv" for path in run.files):
         raise KitError(f"kernel {run.ref} version {run.version} completed but wrote no submission.csv"
                        + (f"; log in {run.log_path}" if run.log_path else ""))
-    notebook.run = run
     return run

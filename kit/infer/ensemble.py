@@ -14,8 +14,6 @@ from kit.data.spec import CompetitionSpec, spec_from_dict
 from kit.errors import KitError
 from kit.layout import BEST_CHECKPOINT, FoldRun, fold_dir_name
 
-CHECKPOINT = BEST_CHECKPOINT
-
 
 @dataclass
 class EnsembleMember:
@@ -72,7 +70,7 @@ def read_blend_json(path: str | os.PathLike) -> dict:
     return report
 
 
-def load_ensemble(path: str | os.PathLike, check_files: bool = True) -> Ensemble:
+def load_ensemble(path: str | os.PathLike) -> Ensemble:
     """Read and check a blend JSON: every member's run folder and each of its folds' best.pt must exist."""
     path = Path(path)
     report = read_blend_json(path)
@@ -88,16 +86,15 @@ def load_ensemble(path: str | os.PathLike, check_files: bool = True) -> Ensemble
         if not isinstance(folds, list) or not folds:
             raise KitError(f"{path}: member {name}: no folds listed")
         raw = str(entry.get("path") or name)
-        found = _member_path(raw, path) if check_files else Path(raw)
+        found = _member_path(raw, path)
         if found is None:
             raise KitError(f"{path}: member {name}: run folder {raw} not found (looked in the working folder and "
                            f"beside the JSON)")
         member = EnsembleMember(name, found, [int(f) for f in folds])
-        if check_files:
-            for fold in member.folds:
-                checkpoint = member.fold_run(fold).best
-                if not checkpoint.is_file():
-                    raise KitError(f"{path}: member {name}: fold {fold} has no {CHECKPOINT} ({checkpoint})")
+        for fold in member.folds:
+            checkpoint = member.fold_run(fold).best
+            if not checkpoint.is_file():
+                raise KitError(f"{path}: member {name}: fold {fold} has no {BEST_CHECKPOINT} ({checkpoint})")
         members.append(member)
     if len(state.weights) != len(members):
         raise KitError(f"{path}: the blend state has {len(state.weights)} weights for {len(members)} members")

@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader, Dataset
 from kit.data.loader import hwc_to_chw, to_model_input
 from kit.data.reading import CompetitionData, DecodingStore, resize
 from kit.errors import KitError
-from kit.infer.ensemble import CHECKPOINT, Ensemble
+from kit.infer.ensemble import Ensemble
+from kit.layout import BEST_CHECKPOINT
 from kit.train.device import Runtime, amp_dtype, check_amp, pick_device
 from kit.train.tta import tta_probabilities
 
@@ -54,9 +55,9 @@ def load_models(ensemble: Ensemble, device: str = "auto", log: Callable[[str], N
     models = []
     for m, member in enumerate(ensemble.members):
         for fold in member.folds:
-            model, settings, spec = load_run(member.fold_dir(fold), CHECKPOINT)
+            model, settings, spec = load_run(member.fold_dir(fold), BEST_CHECKPOINT)
             if spec.classes != ensemble.spec.classes or spec.channels != ensemble.spec.channels:
-                raise KitError(f"{member.fold_dir(fold) / CHECKPOINT}: trained for {spec.num_classes} classes / "
+                raise KitError(f"{member.fold_dir(fold) / BEST_CHECKPOINT}: trained for {spec.num_classes} classes / "
                                f"{spec.num_channels} channels, the blend {ensemble.source} has "
                                f"{ensemble.spec.num_classes} / {ensemble.spec.num_channels}")
             amp = member_precision(dev, settings.amp)

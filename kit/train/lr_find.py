@@ -20,6 +20,7 @@ from kit import io
 from kit.data.reading import CompetitionData
 from kit.errors import KitError
 from kit.settings import Settings
+from kit.train.loop import _current_lr
 
 SMOOTHING = 0.98  # beta of the loss's exponential moving average (bias-corrected) over 200+ steps; fewer
 # steps average over fewer (1 - 4/steps), or the average lags the rising lr by much of the range
@@ -73,7 +74,7 @@ class _RangeRecorder:
     def __call__(self, logits, targets):
         loss = self.loss_fn(logits, targets)
         value = float(loss.detach())
-        self.lrs.append(next(g["lr"] for g in self.optimizer.param_groups if g["role"] == "head"))
+        self.lrs.append(_current_lr(self.optimizer))
         self.losses.append(value)
         if not math.isfinite(value):
             raise _Done

@@ -101,7 +101,7 @@ def write_predictions(model, data: CompetitionData, out_dir: Path, oof_ids: Sequ
     return written
 
 
-def load_run(run_dir: str | os.PathLike, checkpoint: str = BEST_CHECKPOINT, device: torch.device | str = "cpu"):
+def load_run(run_dir: str | os.PathLike, checkpoint: str = BEST_CHECKPOINT):
     """(model with the checkpoint's weights, its Settings, its spec) from a run folder."""
     from kit.data.spec import spec_from_dict
     from kit.settings import Settings
