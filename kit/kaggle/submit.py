@@ -4,6 +4,7 @@ The file itself is only read. Every attempt except a dry run adds exactly one ro
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -96,6 +97,19 @@ def default_message(path: str | os.PathLike) -> str:
     return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
 
 
+@contextlib.contextmanager
+def failures_logged(record: Callable[[str], None]):
+    """Log a call that fails as one row (`failed: <the reason>`, or `failed: interrupted`), then let it go on."""
+    try:
+        yield
+    except KitError as err:
+        record(f"failed: {err}")
+        raise
+    except BaseException:
+        record("failed: interrupted")
+        raise
+
+
 def submit(path: str | os.PathLike, spec: CompetitionSpec, sample_submission: str | os.PathLike, *,
            competition: str | None = None, message: str | None = None, wait: bool = False,
            timeout: float = 900.0, dry_run: bool = False, force: bool = False,
@@ -136,15 +150,9 @@ def submit(path: str | os.PathLike, spec: CompetitionSpec, sample_submission: st
         result.outcome = "dry-run"
         return result
 
-    try:
+    with failures_logged(record):
         session = KaggleSession(competition, policy, echo=echo)
         result.ref = session.submit(path, message)
-    except KitError as err:
-        record(f"failed: {err}")
-        raise
-    except BaseException:
-        record("failed: interrupted")
-        raise
     if not wait:
         record("submitted")
         return result
@@ -182,7 +190,7 @@ def submit_kernel(kernel: str, competition: str, *, version: int | None = None, 
     except KitError as err:
         record(f"invalid: {err}")
         raise
-    try:
+    with failures_logged(record):
         session = KaggleSession(competition, policy, echo=echo)
         owner = kernel.split("/")[0]
         response = session.call(
@@ -192,12 +200,6 @@ def submit_kernel(kernel: str, competition: str, *, version: int | None = None, 
             f"{competition!r} not found", retry_if=lambda err: is_transient(err) and not _created(err),
             forbidden=f"the token may not submit {owner}'s kernel to {competition}, or the competition's rules "
                       f"are not accepted (https://www.kaggle.com/competitions/{competition}/rules)")
-    except KitError as err:
-        record(f"failed: {err}")
-        raise
-    except BaseException:
-        record("failed: interrupted")
-        raise
     result.ref = int(response.ref or 0)
     if not result.ref:
         record(f"failed: {response.message or 'no submission reference'}")
