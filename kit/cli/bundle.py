@@ -18,7 +18,8 @@ from kit.cli.group import main
 @click.option("--title", default=None, help="Dataset title (6-50 characters). [default: kit bundle <slug>]")
 @click.option("--dep", "deps", multiple=True,
               help="A dependency wheel to ship (a PyPI name or a .whl path), repeated; replaces the default list "
-                   "of what a Kaggle image may lack (kit.deploy.wheels.KAGGLE_MAY_LACK); 'none' ships kit alone.")
+                   "of what kit needs beyond a Kaggle image (kit.deploy.kaggle_image.KAGGLE_IMAGE): each the version "
+                   "installed here, repacked offline; 'none' ships kit alone.")
 @click.option("--notes", default="kit bundle", show_default=True, help="Version notes of an uploaded new version.")
 @click.option("--public", is_flag=True, help="Create the dataset public (private by default).")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=900, show_default=True,
