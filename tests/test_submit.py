@@ -373,5 +373,5 @@ def test_a_missing_dependency_of_kaggle_is_one_clear_line(tmp_path, synth_dir, s
     done = subprocess.run([sys.executable, "-c", code, "submit", str(submission), "--data", str(synth_dir)],
                           cwd=tmp_path, env=clean_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
-    assert done.stderr.strip() == "Error: cannot import the kaggle package: module 'six' is missing " \
-                                  "(pip install kaggle six)"
+    assert done.stderr.strip() == "Error: the Kaggle client is not installed (module 'six' is missing): " \
+                                  "pip install 'kit[kaggle]'"

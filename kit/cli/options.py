@@ -79,8 +79,9 @@ def option_type(f: Field):
         return None
     if f.choices:
         return RegistryChoice(f)
-    if f.type is int and f.minimum is not None:
-        return click.IntRange(min=int(f.minimum))
+    if f.type is int and (f.minimum is not None or f.maximum is not None):
+        return click.IntRange(min=None if f.minimum is None else int(f.minimum),
+                              max=None if f.maximum is None else int(f.maximum))
     if f.type is Path:
         return click.Path(path_type=Path)
     return f.type
