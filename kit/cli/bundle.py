@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from kit.cli.group import main
+from kit.cli.options import FiniteFloatRange
 
 
 @main.command()
@@ -22,7 +23,7 @@ from kit.cli.group import main
                    "installed here, repacked offline; 'none' ships kit alone.")
 @click.option("--notes", default="kit bundle", show_default=True, help="Version notes of an uploaded new version.")
 @click.option("--public", is_flag=True, help="Create the dataset public (private by default).")
-@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=900, show_default=True,
+@click.option("--wait", "wait_s", type=FiniteFloatRange(min=0), default=900, show_default=True,
               help="Seconds to wait for Kaggle to have the uploaded dataset ready.")
 def bundle(out, blend_json, upload_ref, title, deps, notes, public, wait_s):
     """Write OUT: the wheels (kit and the dependencies a Kaggle image may lack), the blend's members' best.pt and

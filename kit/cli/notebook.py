@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from kit.cli.group import main
-from kit.cli.options import config_option, resolve
+from kit.cli.options import FiniteFloatRange, config_option, resolve
 
 
 @main.command()
@@ -17,7 +17,7 @@ from kit.cli.options import config_option, resolve
               help="The blend JSON's name inside the bundle.")
 @click.option("--gpu", is_flag=True, help="Run the kernel on a GPU.")
 @click.option("--push", is_flag=True, help="Push it, wait for the run, fetch its output and log into OUT/output.")
-@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=3 * 3600, show_default=True,
+@click.option("--wait", "wait_s", type=FiniteFloatRange(min=0), default=3 * 3600, show_default=True,
               help="Seconds --push waits for the run to end.")
 @config_option
 def notebook(out, bundle_ref, kernel_ref, blend_name, gpu, push, wait_s, config_path):

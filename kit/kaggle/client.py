@@ -292,9 +292,9 @@ class KaggleSession:
         return warn
 
     def _authenticate(self):
+        api = api_class()()  # first: without the client, this is the one line saying how to install it
         from kagglesdk.kaggle_env import get_access_token_from_env
 
-        api = api_class()()
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # kaggle prints its help text, then exits
                 retry(api.authenticate, self.policy, on_retry=self._warn_retry("authenticate"))

@@ -92,7 +92,7 @@ class Field:
                 value = self.type(value)
                 if self.type is float and not math.isfinite(value):
                     raise ValueError
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
             expected = "a path" if self.type is Path else self.type.__name__
             raise KitError(f"{where}: expected {expected}, got {value!r}") from None
         choices = self.choice_names()
