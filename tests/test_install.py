@@ -52,3 +52,16 @@ def test_the_kaggle_client_is_an_extra_that_dev_includes():
     assert "kaggle" not in install
     assert str(requirements("options.extras_require", "kaggle")["kaggle"].specifier) == \
         str(requirements("options.extras_require", "dev")["kaggle"].specifier)
+
+
+def test_make_test_min_pins_every_requirement_to_its_minimum_series():
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "min_requirements.py"
+    pins = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout.split()
+    install = requirements("options", "install_requires")
+    assert sorted(pin.split("==")[0] for pin in pins) == sorted(install)
+    for pin in pins:
+        name, series = pin.split("==")
+        low = next(spec.version for spec in install[name].specifier if spec.operator == ">=")
+        assert series == f"{low}.*"

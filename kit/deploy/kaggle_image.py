@@ -16,10 +16,10 @@ from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 
 KAGGLE_IMAGE: dict[str, str] = {
-    "torch": ">=2.4",
+    "torch": ">=2.4",  # kit needs 2.3 (setup.cfg)
     "torchvision": ">=0.19",
     "timm": ">=1.0",
-    "albumentations": ">=1.4.18",
+    "albumentations": ">=1.4.21",  # Compose(seed=)
     "numpy": ">=1.26",
     "pandas": ">=2.0",
     "scikit-learn": ">=1.2",

@@ -137,7 +137,9 @@ FIELDS = (
           minimum=0),
     Field("patience", 0, int, "Stop after this many epochs without a better --monitor value (0: never).", minimum=0),
     Field("monitor", "val_metric_tuned", str, "What decides the best checkpoint: the competition's metric at tuned "
-          "thresholds, at 0.5, or the validation loss.", ("val_metric_tuned", "val_metric", "val_loss")),
+          "thresholds, at 0.5, or the validation loss; or last: the last epoch, nothing picked on the rows that "
+          "become oof.csv, so its OOF score carries no selection optimism (see BENCHMARKS.md).",
+          ("val_metric_tuned", "val_metric", "val_loss", "last")),
     Field("pretrained", "auto", str, "Weights: a file (timm/torch/safetensors), none (random), or auto (timm's "
           "local cache if it holds them, else random; never the network). A file applies to every --model; give "
           "per-model files in the config's models: entries."),
@@ -209,6 +211,9 @@ def _check(result: dict, source: str) -> None:
     if not result["swa"] <= result["epochs"]:
         raise KitError(f"{source}: swa (epochs averaged) must be in 0..epochs ({result['epochs']}), "
                        f"got {result['swa']}")
+    if result["monitor"] == "last" and result["patience"]:
+        raise KitError(f"{source}: patience stops on a --monitor value that stops improving; --monitor last "
+                       "has none (give --patience 0, or another --monitor)")
     if result["epochs"] <= result["freeze_epochs"]:
         raise KitError(f"{source}: freeze_epochs must be in 0..epochs-1 ({result['epochs'] - 1}), "
                        f"got {result['freeze_epochs']}")

@@ -41,7 +41,9 @@ from kit.train.predict import eval_loader, predict_batches, write_predictions
 from kit.train.sampler import balanced_weights
 from kit.train.swa import WeightAverage
 
-MONITORS = {"val_metric_tuned": "_tuned", "val_metric": "", "val_loss": None}  # --monitor -> history column
+# --monitor -> history column: the metric's column plus this suffix, val_loss (None), or for `last` the epoch
+# number, which only grows, so the last epoch is always the best.
+MONITORS = {"val_metric_tuned": "_tuned", "val_metric": "", "val_loss": None, "last": "epoch"}
 
 
 def history_columns(metric: Metric) -> list[str]:
@@ -54,6 +56,8 @@ def monitor_column(monitor: str, metric: Metric) -> str:
     if monitor not in MONITORS:
         raise KitError(f"--monitor {monitor!r}: expected one of {', '.join(MONITORS)}")
     suffix = MONITORS[monitor]
+    if monitor == "last":
+        return suffix
     return "val_loss" if suffix is None else metric.column + suffix
 
 
