@@ -124,7 +124,8 @@ FIELDS = (
     Field("drop_rate", 0.0, float, "timm's drop_rate: the backbone's own dropout (in most CNNs on the last "
           "feature map); the head's is --dropout."),
     Field("clip_grad", 0.0, float, "Clip the gradient norm to this value (0: off)."),
-    Field("amp", "auto", str, "Mixed precision: auto = bf16 on CUDA where supported, else fp16; off on CPU.",
+    Field("amp", "auto", str, "Mixed precision: auto = bf16 on GPUs that compute it natively (CUDA compute capability 8.0+: "
+          "A100, L4, H100), else fp16 with a loss scaler (T4, P100, V100); off on CPU.",
           ("auto", "bf16", "fp16", "off")),
     Field("device", "auto", str, "auto (cuda, then mps, then cpu), or a torch device such as cuda:1."),
     Field("sync_bn", False, bool, "Under torchrun on GPUs: BatchNorm statistics over every process's batch "
