@@ -105,8 +105,18 @@ class Runtime:
     # ---- hooks for the distributed layer (kit.train.distributed.DistributedRuntime overrides them)
 
     def default_workers(self) -> int:
-        """DataLoader workers when none are given: the cores this process may use."""
-        return available_cores()
+        """DataLoader workers when none are given: the cores this process may use, less the one the main process
+        needs to feed the model (a Kaggle notebook's 2 cores: 1 worker; more would oversubscribe them)."""
+        return max(1, available_cores() - 1)
+
+    def loader_workers(self, requested: int | None) -> int:
+        return self.default_workers() if requested is None else requested
+
+    def describe_workers(self, requested: int | None) -> str:
+        """'1 loader worker (default for 2 cores)' / '4 loader workers' for the run's first line."""
+        workers = self.loader_workers(requested)
+        chosen = f" (default for {available_cores()} cores)" if requested is None else ""
+        return f"{workers} loader worker{'s' if workers != 1 else ''}{chosen}"
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """The module the training step calls (DDP wraps it); parameters and checkpoints use the bare model."""
