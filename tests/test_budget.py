@@ -204,7 +204,7 @@ def test_a_bad_duration_is_one_line(synth_dir, folds_csv, tmp_path):
         result = CliRunner().invoke(main, cli_args(synth_dir, folds_csv, tmp_path, time_limit=bad))
         assert result.exit_code != 0
         lines = result.output.strip().splitlines()
-        assert len(lines) == 1 and "time-limit" in lines[0] and "8h30m" in lines[0], result.output
+        assert len(lines) == 1 and "time_limit" in lines[0] and "8h30m" in lines[0], result.output
     assert format_duration(3725) == "1h02m05s" and format_duration(95) == "1m35s" and format_duration(42.4) == "42s"
 
 
