@@ -145,7 +145,8 @@ def test_a_limit_too_short_to_predict_is_refused_before_training(synth_dir, fold
     assert not (tmp_path / "test_resnet" / "fold0" / "last.pt").exists()
 
 
-# Trains through the CLI in a fresh process and sends itself SIGTERM at training step `signal_at`.
+# Trains through the CLI in a fresh process (group) and sends SIGTERM to its process group (itself and its
+# loader worker) at training step `signal_at`.
 SIGNALLED = textwrap.dedent("""
     import os, signal, sys
     import kit.train.loop
@@ -162,7 +163,7 @@ SIGNALLED = textwrap.dedent("""
             if logits.requires_grad:
                 steps.append(1)
                 if len(steps) == signal_at:
-                    os.kill(os.getpid(), signal.SIGTERM)
+                    os.killpg(os.getpgid(0), signal.SIGTERM)  # as a session's end: the loader's workers too
             return forward(logits, targets)
 
         loss.forward = counting
@@ -180,7 +181,7 @@ def test_sigterm_mid_epoch_saves_exits_75_and_resumes_bit_for_bit(synth_dir, fol
     # the 15th training batch is the 5th of epoch 2: the step ends at batch 6 (accumulate 2), and there it stops
     args = cli_args(synth_dir, folds_csv, tmp_path)
     signalled = subprocess.run([sys.executable, "-c", SIGNALLED, *args, "15"], capture_output=True, text=True,
-                               timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"})
+                               timeout=300, start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"})
     assert signalled.returncode == STOPPED_EXIT_CODE, signalled.stdout + signalled.stderr
     last_line = signalled.stdout.strip().splitlines()[-1]
     assert re.fullmatch(STOPPED.format(cause="on SIGTERM"), last_line), last_line

@@ -107,6 +107,7 @@ class Budget:
         self.save_cost: float | None = None  # longest observed save of last.pt
         self.predict_cost = self.validate_cost = self.swa_cost = 0.0
         self.run = None  # set by begin(): what saves last.pt and describes where the run is
+        self.predicting = False  # a signal while predicting stops at once (--resume predicts again)
         self.last_tick: float | None = None  # the end of the last step (or the start of the epoch)
         self.last_save = self.started
 
@@ -138,6 +139,8 @@ class Budget:
                 signal.raise_signal(signum)
                 return
             self.signalled = signal.Signals(signum).name
+            if self.predicting:  # no step boundary comes; last.pt already holds the trained state
+                self.stop(None)
 
         for sig in previous:
             signal.signal(sig, handler)
@@ -151,7 +154,7 @@ class Budget:
 
     def begin(self, run: RunHooks) -> None:
         """Before the first epoch: measure (with a limit) what prediction will cost and refuse a limit too short."""
-        self.run = run
+        self.run, self.predicting = run, False
         self.recent_steps, self.epoch_end, self.last_tick = [], None, None
         if self.limit is None:
             return
@@ -230,6 +233,7 @@ class Budget:
                                     and self.elapsed() + self.predict_cost + self.margin() > self.limit)
         if self.run is not None and self.run.agree(bool(reason)):
             self.stop(None)
+        self.predicting = True
 
     def stop(self, step: int | None) -> None:
         epoch, epochs, steps_per_epoch = self.run.position()
@@ -238,6 +242,8 @@ class Budget:
         else:
             epoch += 1  # the epoch under way
         cause = f"on {self.signalled}" if self.signalled else "to stay within --time-limit"
+        if not self.predicting:
+            self.run.runtime.barrier()  # rank 0 has written last.pt before any process exits (torchrun ends them all)
         raise TrainingStopped(f"stopped at epoch {epoch}/{epochs} (step {step}) after "
                               f"{format_duration(self.elapsed())} {cause}; run the same command with --resume")
 
