@@ -148,6 +148,9 @@ FIELDS = (
     Field("std", None, None, "Per-channel normalisation std (0..1); default: measured on training images.",
           nullable=True, parse=parse_channel_values, cli=False),
     Field("progress", True, bool, "Show a progress bar per epoch."),
+    Field("track", "none", str, "Experiment tracking besides TensorBoard's (always written to <run>/tb/): mlflow "
+          "logs each fold as an MLflow run under one per model ($MLFLOW_TRACKING_URI, else sqlite:///mlruns.db).",
+          ("none", "mlflow")),
 )
 FIELD = {f.name: f for f in FIELDS}
 

@@ -30,6 +30,7 @@ from kit.errors import KitError
 from kit.layout import SPLITS, FoldRun
 from kit.score.metrics import Metric
 from kit.settings import Settings, run_config
+from kit.track import open_tracker
 from kit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from kit.train.device import Runtime
 from kit.train.distributed import make_runtime
@@ -558,6 +559,7 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     state = start_or_resume(trainee, checkpoint, loaders, run, runtime)
     if runtime.is_main:
         io.write_yaml(run.config, run_config(settings, data))
+    tracker = open_tracker(settings, run, data, runtime, loaders, trainee, checkpoint is not None, state.epoch)
 
     # the epoch loop, scored with the competition's metric
     metric = data.spec.scorer
@@ -567,6 +569,7 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
         improved = state.record(row, monitor, settings.patience, trainee.may_be_best(row["epoch"]))
         if runtime.is_main:
             save_epoch(run, trainee, state, improved, settings, data.spec, loaders)
+        tracker.epoch(row, improved, trainee.optimizer)  # TensorBoard (and MLflow with --track mlflow)
         say(epoch_line(row, settings, improved, trainee.frozen, metric, trainee.averaged_epochs))
         if on_epoch_end is not None:
             on_epoch_end(row["epoch"] - 1, trainee.model, row)
@@ -574,7 +577,7 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
             say(f"early stop: no better {monitor} for {settings.patience} epochs")
 
     # predict with the best epoch's weights
-    return predict_with_best(run, trainee, data, split, settings, state, runtime, say)
+    return tracker.finish(predict_with_best(run, trainee, data, split, settings, state, runtime, say), split)
 
 
 def check_runs(runs: list[Settings], data: CompetitionData) -> None:
