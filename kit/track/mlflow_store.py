@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from kit.track.base import Tracker, learning_rates
+from kit.track.tracker import Tracker, learning_rates
 
 DEFAULT_URI = "sqlite:///mlruns.db"
 PARENT_TAG, FOLD_TAG = "kit.model_dir", "kit.fold_dir"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from kit.track.base import Tracker, learning_rates
+from kit.track.tracker import Tracker, learning_rates
 
 TB_DIR = "tb"
 
