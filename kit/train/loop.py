@@ -560,9 +560,7 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     if runtime.is_main:
         io.write_yaml(run.config, run_config(settings, data))
     tracker = open_tracker(settings, run, data, runtime, loaders, trainee, checkpoint is not None, state.epoch)
-
-    # the epoch loop, scored with the competition's metric
-    metric = data.spec.scorer
+    metric = data.spec.scorer  # the epoch loop, scored with the competition's metric
     monitor = monitor_column(settings.monitor, metric)
     while state.epoch < settings.epochs and not state.stopped:
         row = run_epoch(trainee, loaders, split, settings, state.epoch, runtime, run, metric)
@@ -576,7 +574,6 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
         if state.stopped:
             say(f"early stop: no better {monitor} for {settings.patience} epochs")
 
-    # predict with the best epoch's weights
     return tracker.finish(predict_with_best(run, trainee, data, split, settings, state, runtime, say), split)
 
 
