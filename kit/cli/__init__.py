@@ -10,6 +10,7 @@ from kit.cli import (  # noqa: F401
     folds,
     infer,
     init,
+    lb,
     lr_find,
     notebook,
     predict,
@@ -19,6 +20,7 @@ from kit.cli import (  # noqa: F401
     submit,
     synth,
     train,
+    tune,
 )
 from kit.cli.group import main
 
