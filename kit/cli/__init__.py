@@ -14,6 +14,7 @@ from kit.cli import (  # noqa: F401
     lr_find,
     notebook,
     predict,
+    pull,
     report,
     run,
     submissions,
@@ -21,6 +22,7 @@ from kit.cli import (  # noqa: F401
     synth,
     train,
     tune,
+    weights,
 )
 from kit.cli.group import main
 
