@@ -21,7 +21,8 @@ from kit.settings.train import FIELD
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "threshold", "none")
-NOT_SEARCHABLE = ("fold", "name", "runs", "folds", "progress", "device", "workers", "track")  # where, not what
+NOT_SEARCHABLE = ("fold", "name", "runs", "folds", "progress", "device", "workers", "track", "time_limit",
+                  "checkpoint_every")  # where and how a run goes, not what it learns
 
 
 @dataclass(frozen=True)
