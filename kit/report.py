@@ -14,7 +14,8 @@ from kit.errors import KitError
 from kit.layout import FoldRun, fold_dir_name, fold_dirs
 from kit.score.metrics import Metric, history_metric, parse_metric
 
-# history.csv's columns besides the metric's own (val_<metric> at 0.5 and val_<metric>_tuned, e.g. val_samples_f2)
+# history.csv's columns besides the metric's own (val_<metric> at 0.5 and val_<metric>_tuned, e.g. val_samples_f2;
+# val_<metric> alone for a metric without thresholds, e.g. val_logloss)
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "seconds")
 BLEND_KEYS = ("name", "method", "threshold_mode", "classes", "members", "blend")
 
@@ -34,6 +35,17 @@ def read_history(path: str | os.PathLike) -> tuple[pd.DataFrame, Metric]:
     if history.empty:
         raise KitError(f"{path}: no epochs recorded yet")
     return history, metric
+
+
+def monitored(history: pd.DataFrame, metric) -> pd.Series:
+    """The metric's column that picks best.pt: at tuned thresholds for an F-score, the metric itself for a
+    probability metric (it has no `_tuned` twin)."""
+    return history[metric.column + "_tuned" if metric.needs_thresholds else metric.column]
+
+
+def metric_limits(metric) -> dict:
+    """The y range of a metric's axis: [0, 1] for scores, free (from 0) for losses."""
+    return {"ylim": (0, 1)} if metric.higher_is_better else {"ylim": (0, None)}
 
 
 def _pyplot():
@@ -69,7 +81,7 @@ def plot_learning_curves(run_dir: str | os.PathLike, out: str | os.PathLike | No
     plt = _pyplot()
     run_dir = Path(run_dir)
     history, metric = read_history(FoldRun(run_dir).history)
-    at_05, tuned = history[metric.column], history[metric.column + "_tuned"]
+    tuned = monitored(history, metric)
     out = Path(out) if out else FoldRun(run_dir).curves
     title = " / ".join(run_dir.resolve().parts[-2:])
     figure, (loss_ax, f1_ax, lr_ax) = plt.subplots(1, 3, figsize=(15, 4.2))
@@ -78,12 +90,13 @@ def plot_learning_curves(run_dir: str | os.PathLike, out: str | os.PathLike | No
     loss_ax.plot(epochs, history["val_loss"], "o-", label="validation")
     loss_ax.set(title="Loss", xlabel="epoch", ylabel="loss")
     loss_ax.legend()
-    f1_ax.plot(epochs, at_05, "o-", label="at 0.5")
-    f1_ax.plot(epochs, tuned, "o-", label="tuned thresholds")
-    best = tuned.idxmax()
+    if metric.needs_thresholds:
+        f1_ax.plot(epochs, history[metric.column], "o-", label="at 0.5")
+    f1_ax.plot(epochs, tuned, "o-", label="tuned thresholds" if metric.needs_thresholds else "validation")
+    best = tuned.idxmax() if metric.higher_is_better else tuned.idxmin()
     f1_ax.plot(epochs[best], tuned[best], "*", color="black", markersize=12, zorder=3,
                label=f"best: {tuned[best]:.3f} (epoch {epochs[best]})")
-    f1_ax.set(title=f"Validation {metric.label}", xlabel="epoch", ylabel=metric.label, ylim=(0, 1))
+    f1_ax.set(title=f"Validation {metric.label}", xlabel="epoch", ylabel=metric.label, **metric_limits(metric))
     f1_ax.legend()
     lr_ax.plot(epochs, history["lr"], "o-", color="tab:gray")
     lr_ax.set(title="Learning rate (end of epoch)", xlabel="epoch", ylabel="lr")
@@ -114,18 +127,20 @@ def plot_folds(model_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     best, epochs, metrics = [], [], set()
     for name, run in runs.items():
         history, metric = read_history(FoldRun(run).history)
-        tuned = history[metric.column + "_tuned"]
+        tuned = monitored(history, metric)
         metrics.add(metric)
+        top = float(tuned.max() if metric.higher_is_better else tuned.min())
         line, = loss_ax.plot(history["epoch"], history["val_loss"], "o-", markersize=3, label=name)
         f1_ax.plot(history["epoch"], tuned, "o-", markersize=3, color=line.get_color(),
-                   label=f"{name} (best {tuned.max():.3f})")
-        best.append(tuned.max())
+                   label=f"{name} (best {top:.3f})")
+        best.append(top)
         epochs.extend(history["epoch"])
     if len(metrics) > 1:
         raise KitError(f"{model_dir}: its folds were scored with different metrics "
                        f"({', '.join(sorted(m.name for m in metrics))})")
     loss_ax.set(title="Validation loss", xlabel="epoch", ylabel="loss")
-    f1_ax.set(title=f"Validation {metric.label}, tuned thresholds", xlabel="epoch", ylabel=metric.label, ylim=(0, 1))
+    f1_ax.set(title=f"Validation {metric.label}" + (", tuned thresholds" if metric.needs_thresholds else ""),
+              xlabel="epoch", ylabel=metric.label, **metric_limits(metric))
     for axis in (loss_ax, f1_ax):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
