@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from kit.blend.calibration import apply_calibration
 from kit.blend.methods import apply
+from kit.blend.probability import predicted_labels
 from kit.data.reading import CompetitionData
 from kit.data.submission import submission_frame, validate_submission
 from kit.infer.ensemble import Ensemble, load_ensemble
@@ -54,9 +56,13 @@ def infer(blend: str | os.PathLike | Ensemble, data_dir: str | os.PathLike, out:
     sample = data.root / ensemble.spec.sample_submission
     models = load_models(ensemble, device, log)
     outputs = predict_models(models, data, ids, available_cores() if workers is None else workers, log)
-    scores = apply(ensemble.state, member_predictions(ensemble, models, outputs))
-    thresholds = test_thresholds(ensemble, scores)
-    predicted = apply_thresholds(scores, thresholds, ensemble.no_empty)
+    scores = apply_calibration(ensemble.calibration, apply(ensemble.state, member_predictions(ensemble, models, outputs)))
+    if ensemble.needs_thresholds:
+        thresholds = test_thresholds(ensemble, scores)
+        predicted = apply_thresholds(scores, thresholds, ensemble.no_empty)
+    else:  # a probability metric: the same labels `kit blend` wrote from its blended test probabilities
+        thresholds = ensemble.thresholds
+        predicted = predicted_labels(ensemble.spec.scorer, scores, ensemble.spec.task, ensemble.no_empty)
     out = Path(out)
     with atomic_path(out) as tmp:
         submission_frame(ids, predicted, ensemble.spec).to_csv(tmp, index=False)

@@ -148,6 +148,7 @@ class Metric:
     higher_is_better = True
     tasks = ("multilabel", "multiclass")
     calibrates = False  # a monotone rescaling of the probabilities moves the tuned thresholds with it
+    calibration = None
 
     worst = -float("inf")
 

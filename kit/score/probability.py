@@ -34,7 +34,7 @@ class ProbabilityMetric:
     higher_is_better = True
     needs_thresholds = False
     tasks: tuple[str, ...] = TASKS
-    calibrates = False  # whether a temperature fit can change (lower) it
+    calibration: str | None = None  # a log loss: "per-class" (binary) or "softmax" temperatures (kit.blend.calibration)
     takes_weights = True  # class weights give a weighted mean over classes
 
     def __str__(self) -> str:
@@ -48,6 +48,11 @@ class ProbabilityMetric:
 
     def __hash__(self) -> int:
         return hash(self.name)
+
+    @property
+    def calibrates(self) -> bool:
+        """Whether a temperature fit can lower it (log losses reward calibrated probabilities)."""
+        return self.calibration is not None
 
     @property
     def column(self) -> str:
@@ -173,7 +178,7 @@ class LogLoss(ProbabilityMetric):
 
     name, label = "logloss", "log loss"
     higher_is_better = False
-    calibrates = True
+    calibration = "per-class"
 
     def per_class(self, truth, probabilities):
         truth, probabilities = _matrices(truth, probabilities)
@@ -211,7 +216,7 @@ class MultiClassLogLoss(ProbabilityMetric):
     name, label = "mlogloss", "multi-class log loss"
     higher_is_better = False
     tasks = ("multiclass",)
-    calibrates = True
+    calibration = "softmax"
     takes_weights = False
 
     @staticmethod

@@ -29,13 +29,12 @@ MONITORS = {"val_metric_tuned": "_tuned", "val_metric": "", "val_loss": None}  #
 
 
 def task_of(spec) -> str:
-    return getattr(spec, "task", None) or "multilabel"
+    return spec.task
 
 
-def class_weights(spec) -> np.ndarray | None:
-    """The spec's `class_weights` as one weight per class (None before the spec knew them)."""
-    weights = getattr(spec, "class_weight_array", None)
-    return None if weights is None else np.asarray(weights(), dtype=np.float64)
+def class_weights(spec) -> np.ndarray:
+    """The spec's `class_weights`, one weight per class (1 where it names none)."""
+    return spec.class_weight_array()
 
 
 # ---------------------------------------------------------------- logits -> probabilities
