@@ -173,12 +173,13 @@ def read_blend_report(path: str | os.PathLike) -> dict:
             entry["score"] = entry["f1"]  # written before the metric was the competition's (always macro F1)
     n = len(report["classes"])
     per_class = report["blend"].get("per_class", {})
-    for key in ("tuned", "cv", "support"):
+    member_key = "tuned" if parse_metric(report["metric"]).needs_thresholds else "cv"  # no thresholds: cv only
+    for key in (member_key, "cv", "support"):
         if len(per_class.get(key, ())) != n:
             raise KitError(f"{path}: blend.per_class.{key} should have {n} values, one per class")
     for member in report["members"]:
-        if len(member.get("per_class", {}).get("tuned", ())) != n:
-            raise KitError(f"{path}: member {member.get('name')!r}: per_class.tuned should have {n} values")
+        if len(member.get("per_class", {}).get(member_key, ())) != n:
+            raise KitError(f"{path}: member {member.get('name')!r}: per_class.{member_key} should have {n} values")
     return report
 
 
@@ -201,6 +202,8 @@ def plot_blend(path: str | os.PathLike, out: str | os.PathLike | None = None) ->
     report = read_blend_report(path)
     out = Path(out) if out else path.with_name(f"{path.stem}_per_class.png")
     classes, blend, metric = report["classes"], report["blend"], parse_metric(report["metric"])
+    if not metric.needs_thresholds:
+        return plot_probability_blend(report, out)
     figure = plt.figure(figsize=(per_class_width(len(classes)), 9.5 if len(classes) > MANY_CLASSES else 6.5))
     axes, histogram = per_class_axes(figure, len(classes))[:2]
     score = blend["score"]
@@ -210,6 +213,26 @@ def plot_blend(path: str | os.PathLike, out: str | os.PathLike | None = None) ->
                    metric.name, score.get("tuned"), histogram)
     figure.suptitle(f"{report['name']}: blend of {len(report['members'])}, OOF {metric.label} {score['at_0.5']:.3f} "
                     f"at 0.5, {score['tuned']:.3f} tuned, {score['cv']:.3f} cross-validated", fontweight="bold")
+    figure.tight_layout()
+    return _save(figure, out)
+
+
+def plot_probability_blend(report: dict, out: Path) -> Path:
+    """The per-class chart of a blend scored on the probabilities: each class's AUC or log loss (cross-validated),
+    the axis in the metric's direction."""
+    from kit.blend.report import draw_probability_classes, per_class_width
+
+    plt = _pyplot()
+    classes, blend, metric = report["classes"], report["blend"], parse_metric(report["metric"])
+    figure, axes = plt.subplots(figsize=(per_class_width(len(classes)), 6.5))
+    score = blend["score"]
+    draw_probability_classes(axes, classes, blend["per_class"]["support"],
+                             {m["name"]: m["per_class"]["cv"] for m in report["members"]}, blend["per_class"]["cv"],
+                             report["method"], metric.name, score.get("cv"))
+    parts = [f"{score[key]:.4f} {label}" for key, label in (("oof", "in-sample"), ("calibrated", "calibrated"),
+                                                             ("cv", "cross-validated")) if score.get(key) is not None]
+    figure.suptitle(f"{report['name']}: blend of {len(report['members'])}, OOF {metric.label} " + ", ".join(parts),
+                    fontweight="bold")
     figure.tight_layout()
     return _save(figure, out)
 

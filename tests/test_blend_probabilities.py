@@ -145,3 +145,33 @@ def test_multiclass_mlogloss_softmax_temperature_and_refused_rank(tmp_path):
     assert (result.predicted.sum(axis=1) == 1).all()  # labels: the argmax class
     np.testing.assert_array_equal(result.predicted.argmax(axis=1), result.test.argmax(axis=1))
     assert truth.sum() == len(first)
+
+
+def test_blend_png_and_kit_report_chart_per_class_log_loss(tmp_path):
+    from helpers import png_size
+
+    from kit.blend.report import summary_table
+    from kit.report import report
+
+    spec = dataclasses.replace(SMALL, metric="logloss")
+    project = make_project(tmp_path, {"a": 0.6, "b": 0.3}, spec=spec)
+    result = blend_runs([project.runs], **project.kwargs(plot=True, name="ll"))
+    assert png_size(result.files["png"])[0] > 0
+    table = summary_table(result)
+    assert "calib." in table and "tuned" not in table and "@0.5" not in table
+    lines = []
+    written = report([result.files["json"]], log=lines.append)
+    assert written[0].name == "ll_per_class.png" and png_size(written[0])[0] > 0
+    assert any("calib." in line for line in lines)
+
+
+def test_learning_curves_of_a_log_loss_run(tmp_path):
+    from helpers import png_size
+
+    from kit.report import plot_learning_curves
+
+    run = tmp_path / "run"
+    run.mkdir()
+    pd.DataFrame({"epoch": [1, 2, 3], "lr": [1e-3] * 3, "train_loss": [0.5, 0.4, 0.3], "val_loss": [0.5, 0.45, 0.5],
+                  "val_logloss": [0.5, 0.45, 0.5], "seconds": [1.0] * 3}).to_csv(run / "history.csv", index=False)
+    assert png_size(plot_learning_curves(run))[0] > 0

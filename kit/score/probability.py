@@ -183,7 +183,7 @@ class LogLoss(ProbabilityMetric):
     def per_class(self, truth, probabilities):
         truth, probabilities = _matrices(truth, probabilities)
         clipped = np.clip(probabilities, EPS, 1.0 - EPS)
-        return -np.where(truth, np.log(clipped), np.log1p(-clipped)).mean(axis=0)
+        return -np.log(np.where(truth, clipped, 1.0 - clipped)).mean(axis=0)  # one log per cell
 
 
 class Accuracy(ProbabilityMetric):
