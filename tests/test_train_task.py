@@ -96,3 +96,20 @@ def test_softmax_prior_bias_gives_the_class_frequencies_and_tta_averages_softmax
     probs = tta_probabilities(model, images, "flip")
     np.testing.assert_allclose(probs.sum(1).numpy(), 1.0, rtol=1e-6)
     np.testing.assert_allclose(probs.numpy(), probabilities(model, model(images)).numpy(), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_multiclass_run_predicts_softmax_rows_and_scores_accuracy(synth_dir, tmp_path):
+    spec = dataclasses.replace(HPA, task="multiclass", metric="accuracy")
+    data = CompetitionData(synth_dir, spec)
+    folds = tmp_path / "folds.csv"
+    make_folds(data.train_labels(), spec, out=folds, k=3, seed=0)
+    settings = resolve_settings(options={**FAST, "epochs": 1, "tta": "flip", "folds": str(folds),
+                                         "runs": str(tmp_path), "model": "test_resnet", "fold": 0})[0]
+    train_fold(settings, data, out_dir=tmp_path / "run", log=lambda _line: None)
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert list(history.columns) == ["epoch", "lr", "train_loss", "val_loss", "val_accuracy", "seconds"]
+    for split in ("oof", "test"):
+        values = pd.read_csv(tmp_path / "run" / f"{split}.csv", dtype={"Id": str})[list(spec.classes)].to_numpy()
+        np.testing.assert_allclose(values.sum(axis=1), 1.0, rtol=1e-5)  # softmax rows, TTA-averaged
+    assert 0.0 <= history["val_accuracy"].item() <= 1.0

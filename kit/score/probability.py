@@ -127,14 +127,20 @@ class MacroAUC(ProbabilityMetric):
     name, label = "macro_auc", "macro AUC"
 
     def per_class(self, truth, probabilities):
-        from scipy.stats import rankdata
-
         truth, probabilities = _matrices(truth, probabilities)
-        # AUC = P(score of a positive > score of a negative) + 1/2 P(tie): the Mann-Whitney U from mid-ranks.
-        ranks = rankdata(probabilities, axis=0)  # ties get their average rank
+        # AUC = P(score of a positive > score of a negative) + 1/2 P(tie): the Mann-Whitney U from the positives'
+        # mid-ranks. Per class one sort; each run of tied scores counts its positives at the run's mean rank.
+        n, num_classes = truth.shape
         positives = truth.sum(axis=0).astype(np.float64)
-        negatives = len(truth) - positives
-        rank_sum = np.where(truth, ranks, 0.0).sum(axis=0)
+        negatives = n - positives
+        rank_sum = np.zeros(num_classes)
+        for c in range(num_classes):
+            order = np.argsort(probabilities[:, c])
+            ordered = probabilities[order, c]
+            starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+            ends = np.append(starts[1:], n)
+            hits = np.add.reduceat(truth[order, c].astype(np.float64), starts)
+            rank_sum[c] = np.dot(hits, (starts + ends + 1) / 2.0)  # ranks start..end-1, 1-based: their mean
         with np.errstate(divide="ignore", invalid="ignore"):
             auc = (rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
         return np.where(_undefined(truth), np.nan, auc)
