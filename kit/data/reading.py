@@ -84,6 +84,13 @@ class CompetitionData:
             raise KitError(f"Id {duplicated.iloc[0]} appears in more than one labels file")
         return labels
 
+    def train_groups(self) -> pd.Series | None:
+        """The train CSV's `group_column` as the group of each Id (indexed by Id), or None without one."""
+        if self.spec.group_column is None:
+            return None
+        self.check_root()
+        return read_label_groups(self.root / self.spec.train_csv, self.spec)
+
     def test_ids(self) -> list[str]:
         self.check_root()
         return read_sample_ids(self.root / self.spec.sample_submission, self.spec)
