@@ -13,6 +13,7 @@ from kit.cli import (  # noqa: F401
     lr_find,
     notebook,
     predict,
+    pull,
     report,
     run,
     submissions,
