@@ -20,6 +20,7 @@ from kit.cli import (  # noqa: F401
     submit,
     synth,
     train,
+    weights,
 )
 from kit.cli.group import main
 
