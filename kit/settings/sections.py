@@ -56,6 +56,8 @@ BLEND = Table("blend", (
           "gradient boosting (scikit-learn).", STACKERS),
     Field("calibrate", "auto", str, "temperature: fit one temperature per class (per output for mlogloss) on the "
           "OOF rows, cross-validated; auto: for log-loss metrics only; none: off.", CALIBRATIONS),
+    Field("track", "none", str, "mlflow: log the blend (settings, scores, members, the JSON) as an MLflow run "
+          "($MLFLOW_TRACKING_URI, else sqlite:///mlruns.db).", ("none", "mlflow")),
     Field("prior", None, Path, "With --thresholds ratio: CSV of class,rate (class name or index) giving the test "
           "set's positive rates; classes it leaves out keep their train rate.", nullable=True),
 ), check=_check_blend)
