@@ -187,6 +187,10 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
     files = result.blend.files
     log(f"blend: wrote {files['csv']} ({len(result.blend.predicted)} rows, validated), "
         + ", ".join(str(p) for kind, p in files.items() if kind != "csv"))
+    if blend["track"] == "mlflow":
+        from kit.track.mlflow_store import log_blend, tracking_uri
+
+        log(f"blend: logged to MLflow ({tracking_uri()}, run {log_blend(result.blend, spec, blend, files['json'])})")
 
     if submit if submit is not None else plan.submit["enabled"]:
         from kit.io import sha256_file
