@@ -24,6 +24,11 @@ def command_line(run_dirs, runs_root, folds_path, data_dir, config_path, values:
     return shlex.join(parts)
 
 
+# Measured by scripts/bench_oof_optimism.py (BENCHMARKS.md, "OOF optimism of the best epoch").
+EPOCH_PICK_NOTE = ("note: a member's OOF rows hold its best epoch, picked on those very rows (unless trained with "
+                   "--monitor last), so cv is still optimistic: by 0.002 tuned macro F1 against an epoch count "
+                   "chosen on the other folds on a kit synth benchmark (BENCHMARKS.md)")
+
 @main.command()
 @click.argument("run_dirs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--runs", "runs_root", type=click.Path(path_type=Path), default=None,
@@ -85,6 +90,7 @@ def blend(run_dirs, runs_root, folds_path, data_dir, config_path, **options):
         click.echo()
     click.echo(f"OOF {spec.scorer.label} (the competition's metric; {report.score_legend(spec.scorer)}):")
     click.echo(report.summary_table(result))
+    click.echo(EPOCH_PICK_NOTE)
     if result.twins is not None:
         twins = result.twins
         click.echo(f"duplicates ({twins.path}): {twins.groups} test groups averaged ({twins.averaged_rows} rows)"
