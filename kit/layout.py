@@ -1,7 +1,8 @@
 """Where every artifact lives on disk: the one module that spells out file and folder names.
 
 Every other module asks here for a path, for "which folds exist" and for "is this run complete"; none
-writes `"oof.csv"` or `f"fold{k}"` itself. The contracts are in DESIGN.md ("Artifacts").
+writes `"oof.csv"` or `f"fold{k}"` itself. This module is the contract (the table below); the README's
+"Where things are" section says which command writes and reads each artifact.
 
     folds/folds.csv, folds/folds_summary.csv           `kit folds`
     folds/dups.csv, folds/dups_pairs.csv               `kit dups`

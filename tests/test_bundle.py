@@ -3,22 +3,21 @@ the bundle's wheels into a fresh virtual environment without an index and runnin
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import site
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from helpers import error_line
+from kaggle_image import image_env, image_venv
 
 from kit.cli import main
 from kit.data.spec import HPA
-from kit.deploy.wheels import KAGGLE_MAY_LACK, dependency_list
+from kit.deploy.kaggle_image import canonical, image_closure
+from kit.deploy.wheels import dependency_list
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -76,10 +75,9 @@ def test_infer_from_the_bundle_alone_equals_infer_from_the_runs(bundle_dir, tiny
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
 
 
-def test_dependency_list_is_kept_in_one_place_and_overridable():
-    assert dependency_list(()) == list(KAGGLE_MAY_LACK)
-    assert dependency_list(("none",)) == []
-    assert dependency_list(("a", "b.whl")) == ["a", "b.whl"]
+def test_dependency_list_is_overridable():
+    assert dependency_list(("none",), Path("kit.whl")) == []
+    assert dependency_list(("a", "b.whl"), Path("kit.whl")) == ["a", "b.whl"]
 
 
 def test_bundling_again_replaces_a_bundle_but_not_another_folder(tiny_blend, tmp_path):
@@ -133,46 +131,56 @@ def test_notebook_bad_references(tmp_path, args, message):
     assert message in error_line(run("notebook", tmp_path / "k", *args))
 
 
-def shadow_site_packages(target: Path) -> Path:
-    """This environment's packages without kit, as a Kaggle image supplies torch & co. but not kit."""
-    target.mkdir()
-    for folder in site.getsitepackages():
-        for entry in Path(folder).iterdir():
-            name = entry.name.lower()
-            if name.startswith(("kit-", "kit.", "__editable__")) or name == "kit" or name.endswith(".pth") \
-                    or (target / entry.name).exists():
-                continue
-            (target / entry.name).symlink_to(entry)
-    return target
+@pytest.fixture(scope="session")
+def kaggle_bundle(tiny_blend, tmp_path_factory):
+    """`kit bundle` of the tiny blend with its default dependency wheels (repacked from this environment)."""
+    out = tmp_path_factory.mktemp("kaggle-bundle") / "out"
+    result = run("bundle", out, "--blend", tiny_blend.json)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_the_default_wheels_are_what_kit_needs_beyond_a_kaggle_image(kaggle_bundle):
+    names = {canonical(p.name.split("-")[0]) for p in (kaggle_bundle / "wheels").glob("*.whl")}
+    image = image_closure()
+    assert "kit" in names and not names & set(image)  # nothing the image has travels
+    assert {"iterative-stratification", "segmentation-models-pytorch", "imagehash", "tifffile"} <= names
+    assert "kaggle" not in names  # the Kaggle client is an extra, not needed to infer
+
+
+def install_kit(python, wheels, cwd):
+    return subprocess.run([python, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), "--quiet",
+                           "kit"], env=image_env(), capture_output=True, text=True, cwd=cwd)
 
 
 @pytest.mark.slow
-def test_the_notebook_script_installs_offline_and_writes_the_infer_submission(bundle_dir, tiny_blend, new_test_set,
-                                                                              tmp_path):
-    out, _ = bundle_dir
-    venv = tmp_path / "venv"
-    # Fresh, without kit; pip, torch & co. come from the "image" (this environment's packages, less kit).
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
-    (Path(purelib) / "kaggle_image.pth").write_text(str(shadow_site_packages(tmp_path / "image")) + "\n")
+def test_a_bundle_missing_a_wheel_does_not_install_in_the_kaggle_image(tiny_blend, tmp_path):
+    made = run("bundle", tmp_path / "out", "--blend", tiny_blend.json, "--dep", "none")
+    assert made.exit_code == 0, made.output
+    python = image_venv(tmp_path / "image")
+    done = install_kit(python, tmp_path / "out" / "wheels", tmp_path)
+    assert done.returncode != 0 and "no matching distribution found" in (done.stdout + done.stderr).lower()
 
+
+@pytest.mark.slow
+def test_the_notebook_script_installs_offline_and_writes_the_infer_submission(kaggle_bundle, tiny_blend,
+                                                                              new_test_set, tmp_path):
+    out = kaggle_bundle
+    python = image_venv(tmp_path / "image")  # only what a Kaggle image provides: no kit, no kaggle client
     root = tmp_path / "kaggle"
     shutil.copytree(out, root / "input" / "out")  # the bundle dataset, attached as input/<slug>
     shutil.copytree(new_test_set, root / "input" / HPA.slug)
     owner = json.loads((out / "bundle.json").read_text())["dataset"].split("/")[0]
     notebook = run("notebook", tmp_path / "kernel", "--bundle", f"{owner}/out")
     assert notebook.exit_code == 0, notebook.output
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(KIT_KAGGLE_ROOT=str(root), PIP_NO_INDEX="1", OMP_NUM_THREADS="1",
-               CUDA_VISIBLE_DEVICES="")  # the kernel's infer on the CPU, like the expected one: bit for bit
+    env = image_env(KIT_KAGGLE_ROOT=str(root), OMP_NUM_THREADS="1",
+                    CUDA_VISIBLE_DEVICES="")  # the kernel's infer on the CPU, like the expected one: bit for bit
     done = subprocess.run([python, tmp_path / "kernel" / "inference.py"], env=env, capture_output=True, text=True,
                           cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     where = subprocess.run([python, "-c", "import kit; print(kit.__file__)"], env=env, capture_output=True, text=True,
                            cwd=tmp_path)
-    assert where.stdout.strip().startswith(str(venv))  # kit came from the bundle's wheel
+    assert where.stdout.strip().startswith(str(tmp_path / "image" / "venv"))  # kit came from the bundle's wheel
 
     expected = tmp_path / "expected.csv"
     result = run("infer", tiny_blend.json, "--data", new_test_set, "--out", expected, "--workers", "0",

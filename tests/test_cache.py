@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from helpers import error_line
 
 import kit.data.cache
 from kit.cli import main
@@ -218,6 +219,15 @@ def test_unreadable_images_are_all_named_and_the_command_fails(data_copy, synth_
 def test_missing_size_is_a_usage_error(data_copy):
     result = CliRunner().invoke(main, ["cache", "--data", str(data_copy)])
     assert result.exit_code == 2 and "--size" in result.output
+
+
+@pytest.mark.parametrize("size,message", [("abc", "expected int, got 'abc'"), (-4, "must be at least 1, got -4")])
+def test_a_bad_train_size_in_kit_yaml_is_one_line(data_copy, tmp_path, monkeypatch, size, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "kit.yaml").write_text(f"train: {{size: {size}}}\n")
+    line = error_line(CliRunner().invoke(main, ["cache", "--data", str(data_copy), "--out", str(tmp_path / "c")]))
+    assert "kit.yaml: train: size: " in line and message in line
+    assert not (tmp_path / "c").exists()
 
 
 def test_a_build_error_names_no_traceback_for_a_missing_data_folder(tmp_path):

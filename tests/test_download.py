@@ -226,3 +226,60 @@ def test_a_symlinked_data_folder_and_image_folder_are_written_through(kaggle, co
     train_images = {name for name in competition_files if name.startswith("train/")}
     assert {f"train/{p.name}" for p in (disk / "train-images").iterdir()} == train_images
     assert "already present and complete" in download(tmp_path / "data").output
+
+
+def packed(kind: str, members: dict[str, bytes]) -> bytes:
+    """An archive of `members` made with py7zr or tarfile (not kit)."""
+    buffer = io.BytesIO()
+    if kind == "7z":
+        py7zr = pytest.importorskip("py7zr")
+        with py7zr.SevenZipFile(buffer, "w") as archive:
+            for name, body in members.items():
+                archive.writestr(body, name)
+    else:
+        import tarfile
+
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for name, body in members.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(body)
+                archive.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
+
+
+def flipped(body: bytes, start: int, stop: int) -> bytes:
+    damaged = bytearray(body)
+    for i in range(start, stop):
+        damaged[i] ^= 0xFF
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize("kind,damage", [("7z", "flipped"), ("7z", "cut"), ("tar", "cut")])
+def test_a_damaged_archive_inside_the_download_is_one_line_removed_and_nothing_half_written(
+        kaggle, competition_files, tmp_path, kind, damage):
+    body = packed(kind, {"extra/a.bin": os.urandom(20000), "extra/b.txt": b"hello"})
+    body = flipped(body, 100, 200) if damage == "flipped" else body[:len(body) // 2]
+    kaggle.files = {**competition_files, f"extra.{kind}": body}
+    data = tmp_path / "data"
+    line = error_line(download(data))
+    assert f"extra.{kind}: the {kind} archive is damaged" in line and "download again" in line
+    assert not (data / f"extra.{kind}").exists()  # removed: the next download fetches it anew
+    assert not (data / "extra").exists() and not list(data.glob(".extra*"))  # no member, no staging folder
+
+
+def test_a_7z_and_a_tar_inside_the_download_are_extracted_and_removed(kaggle, competition_files, tmp_path):
+    kaggle.files = {**competition_files, "a.7z": packed("7z", {"seven/x.txt": b"seven"}),
+                    "b.tar": packed("tar", {"tarred/y.txt": b"tar"})}
+    data = tmp_path / "data"
+    result = download(data)
+    assert result.exit_code == 0, result.output
+    assert (data / "seven" / "x.txt").read_bytes() == b"seven" and (data / "tarred" / "y.txt").read_bytes() == b"tar"
+    assert not (data / "a.7z").exists() and not (data / "b.tar").exists()
+
+
+def test_a_tar_member_leaving_the_folder_is_refused(kaggle, competition_files, tmp_path):
+    kaggle.files = {**competition_files, "evil.tar": packed("tar", {"../evil.txt": b"gotcha", "ok.txt": b"ok"})}
+    data = tmp_path / "data"
+    line = error_line(download(data))
+    assert "member '../evil.txt' would be written outside" in line
+    assert not (tmp_path / "evil.txt").exists() and not (data / "ok.txt").exists() and not (data / "evil.tar").exists()

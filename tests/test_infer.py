@@ -96,6 +96,8 @@ def blend_copy(tiny_blend, tmp_path):
     ("old json", "no 'state' entry"),
     ("not json", "not a readable JSON file"),
     ("no json", "blend file not found"),
+    ("folds 0.5", "member test_resnet: folds must be fold numbers (0, 1, ...), found 0.5"),
+    ("folds words", "member test_resnet: folds must be fold numbers (0, 1, ...), found 'a'"),
 ])
 def test_bad_blends_are_one_clear_line(blend_copy, tiny_blend, tmp_path, case, message):
     runs = blend_copy.parent.parent / "runs"
@@ -113,6 +115,11 @@ def test_bad_blends_are_one_clear_line(blend_copy, tiny_blend, tmp_path, case, m
         blend_copy.write_text("{members")
     elif case == "no json":
         blend_copy.unlink()
+    elif case.startswith("folds"):  # hand-edited
+        report = json.loads(blend_copy.read_text())
+        report["members"][[m["name"] for m in report["members"]].index("test_resnet")]["folds"] = \
+            [0.5, 1] if case == "folds 0.5" else ["a", 1]
+        blend_copy.write_text(json.dumps(report))
     result = run("infer", blend_copy, "--data", tiny_blend.data, "--out", tmp_path / "s.csv")
     assert message in error_line(result)
     assert not (tmp_path / "s.csv").exists()

@@ -368,10 +368,10 @@ def test_submit_without_credentials_in_a_fresh_process(tmp_path, synth_dir, subm
 
 
 def test_a_missing_dependency_of_kaggle_is_one_clear_line(tmp_path, synth_dir, submission):
-    code = ("import sys\nsys.modules['six'] = None  # as if six were not installed\n"
+    code = ("import sys\nsys.modules['kagglesdk'] = None  # as if kaggle's transport were not installed\n"
             "from kit.cli import main\nmain(sys.argv[1:])\n")
     done = subprocess.run([sys.executable, "-c", code, "submit", str(submission), "--data", str(synth_dir)],
                           cwd=tmp_path, env=clean_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
-    assert done.stderr.strip() == "Error: cannot import the kaggle package: module 'six' is missing " \
-                                  "(pip install kaggle six)"
+    assert done.stderr.strip() == "Error: the Kaggle client is not installed (module 'kagglesdk' is missing): " \
+                                  "pip install 'kit[kaggle]'"

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from kit.cli.group import main
-from kit.cli.options import config_option
+from kit.cli.options import FiniteFloatRange, config_option
 
 
 @main.command()
@@ -25,10 +25,11 @@ from kit.cli.options import config_option
 @click.option("--title", default=None, help="Dataset title (6-50 characters). [default: kit bundle <slug>]")
 @click.option("--dep", "deps", multiple=True,
               help="A dependency wheel to ship (a PyPI name or a .whl path), repeated; replaces the default list "
-                   "of what a Kaggle image may lack (kit.deploy.wheels.KAGGLE_MAY_LACK); 'none' ships kit alone.")
+                   "of what kit needs beyond a Kaggle image (kit.deploy.kaggle_image.KAGGLE_IMAGE): each the version "
+                   "installed here, repacked offline; 'none' ships kit alone.")
 @click.option("--notes", default="kit bundle", show_default=True, help="Version notes of an uploaded new version.")
 @click.option("--public", is_flag=True, help="Create the dataset public (private by default).")
-@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=900, show_default=True,
+@click.option("--wait", "wait_s", type=FiniteFloatRange(min=0), default=900, show_default=True,
               help="Seconds to wait for Kaggle to have the uploaded dataset ready.")
 @config_option
 def bundle(out, blend_json, for_training, folds_file, upload_ref, title, deps, notes, public, wait_s, config_path):

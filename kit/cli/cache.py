@@ -34,10 +34,13 @@ def cache(size, out_dir, workers, data_dir, config_path):
 
     ctx = resolve(config_path, data_dir)
     if size is None:
+        from kit.config import DEFAULT_CONFIG_NAME
+        from kit.settings import TRAIN
+
         size = ctx.config.section("train").get("size")
         if size is None:
             raise click.UsageError("give --size (or set train.size in kit.yaml)")
-        size = int(size)
+        size = TRAIN.by_name["size"].coerce(size, f"{ctx.config.path or DEFAULT_CONFIG_NAME}: train: size")
     root = out_dir or default_cache_root(ctx.data)
 
     def summary(report):

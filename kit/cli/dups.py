@@ -5,14 +5,14 @@ from pathlib import Path
 import click
 
 from kit.cli.group import main
-from kit.cli.options import config_option, data_option, resolve
+from kit.cli.options import FiniteFloatRange, config_option, data_option, resolve
 from kit.layout import DUPS_FILE
 
 
 @main.command()
 @data_option
 @config_option
-@click.option("--distance", type=click.FloatRange(0, 64), default=None,
+@click.option("--distance", type=FiniteFloatRange(0, 64), default=None,
               help="Largest mean per-channel Hamming distance (of 64 bits) of a duplicate pair. [default: 8, "
                    "the middle of the gap between near copies and unrelated images measured in BENCHMARKS.md]")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DUPS_FILE,

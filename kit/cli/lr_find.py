@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from kit.cli.group import main
-from kit.cli.options import config_option, data_option, resolve, table_options
+from kit.cli.options import FiniteFloatRange, config_option, data_option, resolve, table_options
 from kit.settings import TRAIN
 
 # `kit train`'s options (kit/settings/train.py) but --model and --fold, which have their own below.
@@ -15,10 +15,10 @@ settings_options = table_options(TRAIN, skip=("model", "fold"))
 @main.command("lr-find")
 @click.option("--model", default=None, help="timm model name or smp:<encoder>. [default: the config's first, else "
                                             "resnet34]")
-@click.option("--fold", type=int, default=None, help="Fold of folds.csv whose training images are used. [default: 0]")
-@click.option("--start-lr", type=float, default=1e-7, show_default=True, help="Learning rate of the first step.")
-@click.option("--end-lr", type=float, default=10.0, show_default=True, help="Learning rate of the last step.")
-@click.option("--steps", type=int, default=200, show_default=True,
+@click.option("--fold", type=click.IntRange(min=0), default=None, help="Fold of folds.csv whose training images are used. [default: 0]")
+@click.option("--start-lr", type=FiniteFloatRange(min=0, min_open=True), default=1e-7, show_default=True, help="Learning rate of the first step.")
+@click.option("--end-lr", type=FiniteFloatRange(min=0, min_open=True), default=10.0, show_default=True, help="Learning rate of the last step.")
+@click.option("--steps", type=click.IntRange(min=2), default=200, show_default=True,
               help="Batches of the test (fewer if the loss blows up first).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The PNG. [default: lr-find-<model>-fold<k>.png in the working folder]")

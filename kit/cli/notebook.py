@@ -8,7 +8,7 @@ import click
 from click.core import ParameterSource
 
 from kit.cli.group import main
-from kit.cli.options import config_option, resolve
+from kit.cli.options import FiniteFloatRange, config_option, resolve
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -44,7 +44,7 @@ from kit.cli.options import config_option, resolve
 @click.option("--cache", "build_cache", is_flag=True,
               help="With --train: build the pre-resized image cache in /kaggle/working/cache first (kept as output).")
 @click.option("--push", is_flag=True, help="Push it, wait for the run, fetch its output and log into OUT/output.")
-@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=None,
+@click.option("--wait", "wait_s", type=FiniteFloatRange(min=0), default=None,
               help="Seconds --push waits for the run to end. [default: 3 hours; with --train the session limit]")
 @config_option
 @click.pass_context

@@ -2,6 +2,7 @@
 resolve to."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,13 +75,28 @@ class RegistryChoice(click.Choice):
         pass
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses NaN and infinity (which compare false with every bound)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 def option_type(f: Field):
     if f.type is bool:
         return None
     if f.choices:
         return RegistryChoice(f)
-    if f.type is int and f.minimum is not None:
-        return click.IntRange(min=int(f.minimum))
+    if f.type is int and (f.minimum is not None or f.maximum is not None):
+        return click.IntRange(min=None if f.minimum is None else int(f.minimum),
+                              max=None if f.maximum is None else int(f.maximum))
+    if f.type is float:
+        return FiniteFloatRange(min=f.minimum, max=f.maximum)
     if f.type is Path:
         return click.Path(path_type=Path)
     return f.type

@@ -21,8 +21,8 @@ from kit.settings import FIELD
               help="Write oof.csv/test.csv here instead of into the run folder (one run only).")
 @click.option("--checkpoint", default=BEST_CHECKPOINT, show_default=True, help="Checkpoint file in the run folder.")
 @click.option("--device", default="auto", show_default=True, help="auto (cuda, mps, cpu) or a torch device.")
-@click.option("--batch-size", type=int, default=None, help="Images per batch. [default: the run's]")
-@click.option("--workers", type=int, default=None, help="DataLoader workers. [default: the run's]")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Images per batch. [default: the run's]")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers. [default: the run's]")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Competition files folder (test Ids from its sample submission). Default: $KIT_DATA, else "
                    "the folder the run was trained on.")

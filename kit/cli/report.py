@@ -13,7 +13,7 @@ def report(paths):
     """Draw PNGs of runs and blends, and print a blend's scores.
 
     \b
-    runs/<model>/fold<k>     curves.png: train and validation loss, validation macro F1 (at 0.5 and
+    runs/<model>/fold<k>     curves.png: train and validation loss, the validation metric (at 0.5 and
                              tuned), learning rate, per epoch (from history.csv)
     runs/<model>             the curves of every fold, and folds.png: all folds side by side
     runs                     every model in it

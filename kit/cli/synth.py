@@ -14,11 +14,11 @@ from kit.data.presets import PRESETS
 @click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
               help="Write that competition's exact layout (files, columns, label encoding). "
                    "Default: the spec of kit.yaml (HPA's without one).")
-@click.option("--n-train", default=1000, show_default=True, help="Number of training samples.")
-@click.option("--n-test", default=200, show_default=True, help="Number of test samples.")
-@click.option("--size", default=128, show_default=True,
+@click.option("--n-train", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of training samples.")
+@click.option("--n-test", type=click.IntRange(min=1), default=200, show_default=True, help="Number of test samples.")
+@click.option("--size", type=click.IntRange(min=8), default=128, show_default=True,
               help="Image side in pixels (HPA's is 512, Planet's 256; iMet's shorter side, the longer one varies).")
-@click.option("--seed", default=0, show_default=True, help="Random seed; the same seed writes the same files.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Random seed; the same seed writes the same files.")
 @click.option("--classes", type=click.IntRange(1), default=None,
               help="Number of classes: the first N HPA classes, or N iMet attributes in labels.csv "
                    "(default 1,103). Planet always has its 17 tags.")

@@ -26,7 +26,7 @@ def train(fold, models, resume, gpus, data_dir, config_path, **options):
     """Train backbones on a fold and write runs/<model>/fold<k>/.
 
     \b
-    history.csv   one row per epoch (lr, losses, val macro F1 at 0.5 and tuned)
+    history.csv   one row per epoch (lr, losses, the spec's validation metric at 0.5 and tuned)
     last.pt       everything needed to --resume; best.pt: the best epoch's weights
     oof.csv       TTA probabilities for the fold's validation Ids (Id + one column per class)
     test.csv      the same for every test Id

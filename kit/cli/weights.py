@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from kit.cli.group import main
+from kit.cli.options import FiniteFloatRange
 
 
 @main.command()
@@ -15,7 +16,7 @@ from kit.cli.group import main
 @click.option("--upload", "upload_ref", default=None,
               help="Upload the folder as Kaggle dataset owner/slug (created, or a new version).")
 @click.option("--public", is_flag=True, help="Create the dataset public (private by default).")
-@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=900, show_default=True,
+@click.option("--wait", "wait_s", type=FiniteFloatRange(min=0), default=900, show_default=True,
               help="Seconds to wait for Kaggle to have the uploaded dataset ready.")
 def weights(models, out_dir, upload_ref, public, wait_s):
     """Download each timm model's pretrained weights (through timm and huggingface_hub: run it where the hub

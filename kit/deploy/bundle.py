@@ -92,7 +92,7 @@ def make_bundle(out: str | os.PathLike, blend: str | os.PathLike, *, ref: str | 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        bundle = _fill(staging, ensemble, ref, title, dependency_list(deps), log)
+        bundle = _fill(staging, ensemble, ref, title, deps, log)
         _swap(staging, out)
     finally:
         if staging.exists():
@@ -101,7 +101,7 @@ def make_bundle(out: str | os.PathLike, blend: str | os.PathLike, *, ref: str | 
     return bundle
 
 
-def _fill(root: Path, ensemble, ref: str, title: str | None, deps: list[str], log) -> Bundle:
+def _fill(root: Path, ensemble, ref: str, title: str | None, deps: Sequence[str] | None, log) -> Bundle:
     source = ensemble.source
     report = json.loads(source.read_text(encoding="utf-8"))
     models = root / "models"
@@ -125,6 +125,7 @@ def _fill(root: Path, ensemble, ref: str, title: str | None, deps: list[str], lo
     wheels = root / "wheels"
     kit_wheel = build_kit_wheel(wheels)
     log(f"wheel {kit_wheel.name}: {human(kit_wheel.stat().st_size)}")
+    deps = dependency_list(deps, kit_wheel)
     for path in fetch_wheels(deps, wheels):
         log(f"wheel {path.name}: {human(path.stat().st_size)}")
     write_text(root / METADATA, json.dumps(dataset_metadata(ref, title), indent=2) + "\n")

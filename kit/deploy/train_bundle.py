@@ -58,7 +58,6 @@ def make_training_bundle(out: str | os.PathLike, config: Config, folds: str | os
     frame = read_folds(folds)
     ref = ref or default_ref(out)
     check_ref(ref, "dataset")
-    deps = dependency_list(deps)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
@@ -71,6 +70,7 @@ def make_training_bundle(out: str | os.PathLike, config: Config, folds: str | os
         wheels = staging / "wheels"
         kit_wheel = build_kit_wheel(wheels)
         log(f"wheel {kit_wheel.name}: {human(kit_wheel.stat().st_size)}")
+        deps = dependency_list(deps, kit_wheel)
         for path in fetch_wheels(deps, wheels):
             log(f"wheel {path.name}: {human(path.stat().st_size)}")
         write_text(staging / METADATA, json.dumps(dataset_metadata(ref, title or f"kit train {ref.split('/')[1]}"),

@@ -96,12 +96,15 @@ def load_ensemble(path: str | os.PathLike) -> Ensemble:
         folds = entry.get("folds")
         if not isinstance(folds, list) or not folds:
             raise KitError(f"{path}: member {name}: no folds listed")
+        bad = [f for f in folds if isinstance(f, bool) or not isinstance(f, int) or f < 0]
+        if bad:
+            raise KitError(f"{path}: member {name}: folds must be fold numbers (0, 1, ...), found {bad[0]!r}")
         raw = str(entry.get("path") or name)
         found = _member_path(raw, path)
         if found is None:
             raise KitError(f"{path}: member {name}: run folder {raw} not found (looked in the working folder and "
                            f"beside the JSON)")
-        member = EnsembleMember(name, found, [int(f) for f in folds])
+        member = EnsembleMember(name, found, list(folds))
         for fold in member.folds:
             checkpoint = member.fold_run(fold).best
             if not checkpoint.is_file():

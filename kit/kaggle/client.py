@@ -59,18 +59,24 @@ class UploadFailed(Exception):
 # ---------------------------------------------------------------- importing and authenticating
 
 
-def import_kaggle():
-    """Import `KaggleApi` lazily.
+INSTALL_HINT = "pip install 'kit[kaggle]'"
 
-    Importing `kaggle` runs its `__init__`, which authenticates at once and prints help text when it cannot;
-    that text is kept off the user's screen (we say it in one line ourselves when credentials are needed).
+
+def require_kaggle():
+    """`KaggleApi`, imported lazily: every use of the Kaggle client goes through here.
+
+    The client is the install extra `kaggle` (a Kaggle notebook running `kit infer` needs none); without it this
+    is one line saying how to install it. Importing `kaggle` runs its `__init__`, which authenticates at once
+    and prints help text when it cannot; that text is kept off the user's screen (we say it in one line
+    ourselves when credentials are needed).
     """
     try:
         with contextlib.redirect_stdout(io.StringIO()):
+            import kagglesdk  # noqa: F401  (kaggle's own transport; missing it is the same missing extra)
             from kaggle.api.kaggle_api_extended import KaggleApi
     except ModuleNotFoundError as err:
-        raise KitError(f"cannot import the kaggle package: module {err.name!r} is missing "
-                       f"(pip install kaggle {err.name or ''})".rstrip()) from None
+        raise KitError(f"the Kaggle client is not installed (module {err.name!r} is missing): {INSTALL_HINT}") \
+            from None
     return KaggleApi
 
 
@@ -82,7 +88,7 @@ def api_class():
     global _API_CLASS
     if _API_CLASS is not None:
         return _API_CLASS
-    KaggleApi = import_kaggle()
+    KaggleApi = require_kaggle()
     from kaggle.models.kaggle_models_extended import ResumableUploadResult
     from kagglesdk import KaggleClient
     from kagglesdk.kaggle_env import get_env
@@ -115,6 +121,7 @@ def api_class():
 
 
 def endpoint() -> str:
+    require_kaggle()
     from kagglesdk.kaggle_env import get_endpoint, get_env
 
     try:
@@ -285,9 +292,9 @@ class KaggleSession:
         return warn
 
     def _authenticate(self):
+        api = api_class()()  # first: without the client, this is the one line saying how to install it
         from kagglesdk.kaggle_env import get_access_token_from_env
 
-        api = api_class()()
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # kaggle prints its help text, then exits
                 retry(api.authenticate, self.policy, on_retry=self._warn_retry("authenticate"))

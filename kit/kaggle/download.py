@@ -11,6 +11,7 @@ import json
 import os
 import posixpath
 import shutil
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -104,37 +105,82 @@ def extract_or_discard(archive: Path, root: Path, progress: bool) -> dict[str, i
         raise
 
 
+def _unpack(path: Path, kind: str, staging: Path) -> None:
+    """Every member of the 7z or tar archive `path` into `staging`, each member's path checked first."""
+    if kind == "7z":
+        import py7zr
+
+        with py7zr.SevenZipFile(path) as archive:
+            _check_members(path, staging, archive.getnames())
+            archive.extractall(staging)
+            return
+    import tarfile
+
+    with tarfile.open(path) as archive:
+        _check_members(path, staging, archive.getnames())
+        archive.extractall(staging, filter="data")  # also refuses links leaving the folder
+
+
+def _check_members(archive: Path, root: Path, names) -> None:
+    for name in names:
+        if member_target(root, name) is None:
+            raise KitError(f"{archive}: member {name!r} would be written outside {archive.parent}; "
+                           "refusing to extract this archive")
+
+
+def extract_staged(path: Path, kind: str, progress: bool = False) -> list[str]:
+    """Extract the 7z or tar archive `path` beside itself, as safely as a zip: member paths are checked against
+    leaving the folder before anything is written, members land in a staging folder and are renamed into place
+    only once all are out (an interrupted or failed extraction leaves nothing half-written), and a damaged or
+    unsafe archive is one line and removed, so the next `kit download` fetches it anew. Returns the files
+    written, relative to the archive's folder (links are not kept)."""
+    from tqdm import tqdm
+
+    root = path.parent
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".extract", dir=root))
+    try:
+        try:
+            _unpack(path, kind, staging)
+        except KitError:
+            raise
+        except Exception as err:  # py7zr and tarfile raise many types for a damaged archive (CRC, EOF, LZMA)
+            raise KitError(f"{path}: the {kind} archive is damaged ({type(err).__name__}: {err}); "
+                           "download again") from None
+        members = sorted(p.relative_to(staging) for p in staging.rglob("*") if p.is_file() and not p.is_symlink())
+        for member in tqdm(members, desc=f"extract {path.name}", unit="file", disable=not progress):
+            target = root / member
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / member, target)
+    except KitError:
+        path.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [member.as_posix() for member in members]
+
+
 def expand_nested(data_dir: Path, files: dict[str, int], progress: bool = False,
                   echo: Callable[[str], None] = lambda line: None) -> dict[str, int]:
     """Archives among the downloaded files (Planet ships `train_v2.csv.zip` and `train-jpg.tar.7z` inside its
-    archive) are extracted beside themselves and removed: zip and tar here (tar with the `data` filter, which
-    refuses members leaving the folder), 7z through py7zr where it is installed, else a line saying how.
+    archive) are extracted beside themselves and removed: zip (`safe_extract`), tar and 7z (`extract_staged`;
+    7z through py7zr where it is installed, else a line saying how), all refusing members that leave the folder.
     Returns the files as they are afterwards."""
     out = dict(files)
     for name in sorted(files):
         path = data_dir / name
         lower = name.lower()
-        if lower.endswith((".7z", ".tar.7z")):
+        if lower.endswith(".7z"):
             try:
-                import py7zr
+                import py7zr  # noqa: F401
             except ImportError:
                 echo(f"{path}: a 7z archive; extract it there (`7z x {path.name}`, then `tar xf` the .tar inside) "
                      "or `pip install py7zr` and run kit download again")
                 continue
-            with py7zr.SevenZipFile(path) as archive:
-                inner = [member for member in archive.getnames() if not member.endswith("/")]
-                archive.extractall(path.parent)
-            added = {(path.parent / member).relative_to(data_dir).as_posix() for member in inner}
+            added = {(path.parent / member).relative_to(data_dir).as_posix()
+                     for member in extract_staged(path, "7z", progress)}
         elif lower.endswith(".tar"):
-            import tarfile
-
-            try:
-                with tarfile.open(path) as archive:
-                    inner = [member.name for member in archive.getmembers() if member.isfile()]
-                    archive.extractall(path.parent, filter="data")  # refuses members leaving the folder
-            except (tarfile.TarError, OSError) as err:
-                raise KitError(f"{path}: cannot extract the tar archive ({err}); download again") from None
-            added = {(path.parent / member).relative_to(data_dir).as_posix() for member in inner}
+            added = {(path.parent / member).relative_to(data_dir).as_posix()
+                     for member in extract_staged(path, "tar", progress)}
         elif lower.endswith(".zip") and zipfile.is_zipfile(path):
             added = {(path.parent.relative_to(data_dir) / member).as_posix()
                      for member in extract_or_discard(path, path.parent, progress)}

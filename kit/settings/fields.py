@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +43,10 @@ class Registry:
 @dataclass(frozen=True)
 class Field:
     """One knob: its default, type (int, float, str, bool, Path; None: structured data, config file only), help,
-    and optionally its choices (names or a Registry), whether it may be empty, a minimum, a parser for
-    structured values (`parse(value, where)`), the command-line spelling (`flags`) and whether the command
-    line offers it at all (`cli`)."""
+    and optionally its choices (names or a Registry), whether it may be empty, the range a number must lie in
+    (`minimum`/`maximum`, inclusive; NaN and infinity are never numbers here), a parser for structured values
+    (`parse(value, where)`), the command-line spelling (`flags`) and whether the command line offers it at all
+    (`cli`)."""
 
     name: str
     default: Any
@@ -53,6 +55,7 @@ class Field:
     choices: tuple[str, ...] | Registry | None = None
     nullable: bool = False
     minimum: float | None = None
+    maximum: float | None = None
     parse: Callable[[Any, str], Any] | None = None
     flags: tuple[str, ...] | None = None
     cli: bool = True
@@ -87,7 +90,9 @@ class Field:
                 value = Path(value)
             else:
                 value = self.type(value)
-        except (TypeError, ValueError):
+                if self.type is float and not math.isfinite(value):
+                    raise ValueError
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
             expected = "a path" if self.type is Path else self.type.__name__
             raise KitError(f"{where}: expected {expected}, got {value!r}") from None
         choices = self.choice_names()
@@ -95,6 +100,8 @@ class Field:
             raise KitError(f"{where}: {value!r} is not one of {', '.join(choices)}")
         if self.minimum is not None and value < self.minimum:
             raise KitError(f"{where}: must be at least {self.minimum}, got {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise KitError(f"{where}: must be at most {self.maximum}, got {value}")
         return value
 
     def default_value(self):

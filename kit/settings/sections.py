@@ -25,7 +25,7 @@ CALIBRATIONS = Registry("kit.blend.calibration", "CALIBRATIONS")
 
 FOLDS = Table("folds", (
     Field("k", 5, int, "Number of folds.", minimum=2),
-    Field("seed", 42, int, "Random seed; the same seed gives the same folds."),
+    Field("seed", 42, int, "Random seed; the same seed gives the same folds.", minimum=0, maximum=2**32 - 1),
     Field("groups", None, Path, "CSV with Id,group: every group lands in one fold (e.g. duplicates of one image).",
           nullable=True),
 ))

@@ -75,55 +75,59 @@ def parse_channel_values(value, where: str) -> list[float]:
 
 FIELDS = (
     Field("model", "resnet34", str, "timm model name, or smp:<encoder> for a segmentation-models-pytorch encoder."),
-    Field("fold", 0, int, "Fold of folds.csv to validate on."),
+    Field("fold", 0, int, "Fold of folds.csv to validate on.", minimum=0),
     Field("name", None, str, "Run folder name under --runs (default: the model name).", nullable=True),
     Field("runs", str(RUNS_ROOT), str, "Folder that holds the runs: <runs>/<name>/fold<k>/."),
     Field("folds", FOLDS_FILE.as_posix(), str, "The folds file written by `kit folds`."),
-    Field("seed", 42, int, "Random seed; the same seed gives the same run on CPU."),
-    Field("size", 512, int, "Image side (px) that images are resized to for training and prediction."),
+    Field("seed", 42, int, "Random seed; the same seed gives the same run on CPU.", minimum=0, maximum=2**32 - 1),
+    Field("size", 512, int, "Image side (px) that images are resized to for training and prediction.", minimum=1),
     Field("crop", None, int, "Train on random crops of this side from the --size image (prediction sees the whole "
-          "image).", nullable=True),
-    Field("epochs", 20, int, "Number of epochs."),
-    Field("batch_size", 32, int, "Images per batch (per process under torchrun)."),
-    Field("accumulate", 1, int, "Batches per optimizer step (gradient accumulation)."),
-    Field("lr", 1e-3, float, "Peak learning rate of the head (and of the backbone unless --backbone-lr)."),
+          "image).", nullable=True, minimum=1),
+    Field("epochs", 20, int, "Number of epochs.", minimum=1),
+    Field("batch_size", 32, int, "Images per batch (per process under torchrun).", minimum=1),
+    Field("accumulate", 1, int, "Batches per optimizer step (gradient accumulation).", minimum=1),
+    Field("lr", 1e-3, float, "Peak learning rate of the head (and of the backbone unless --backbone-lr).", minimum=0),
     Field("backbone_lr", None, float, "Peak learning rate of the backbone (default: --lr; --lr/10 with "
-          "--freeze-epochs, so the pretrained layers move less than the new head).", nullable=True),
-    Field("weight_decay", 1e-2, float, "AdamW weight decay (not applied to biases and norm layers)."),
+          "--freeze-epochs, so the pretrained layers move less than the new head).", nullable=True, minimum=0),
+    Field("weight_decay", 1e-2, float, "AdamW weight decay (not applied to biases and norm layers).", minimum=0),
     Field("schedule", "onecycle", str, "Learning-rate schedule, stepped every optimizer step.",
           ("onecycle", "cosine", "constant")),
-    Field("warmup", 0.1, float, "Share of the steps spent warming up (one-cycle: rising to the peak)."),
-    Field("freeze_epochs", 0, int, "Train only the head for this many epochs, then every layer."),
+    Field("warmup", 0.1, float, "Share of the steps spent warming up (one-cycle: rising to the peak).",
+          minimum=0, maximum=1),
+    Field("freeze_epochs", 0, int, "Train only the head for this many epochs, then every layer.", minimum=0),
     Field("loss", "bce", str, "Loss: bce, focal, soft_f1, or a weighted sum such as 'bce+0.5*soft_f1'.",
           parse=parse_loss),
-    Field("focal_gamma", 2.0, float, "Focusing parameter of the focal loss."),
+    Field("focal_gamma", 2.0, float, "Focusing parameter of the focal loss.", minimum=0),
     Field("pos_weight", "none", str, "Per-class positive weights: auto = (negatives/positives), clipped.",
           ("none", "auto")),
-    Field("pos_weight_max", 10.0, float, "Upper clip of the automatic positive weights."),
+    Field("pos_weight_max", 10.0, float, "Upper clip of the automatic positive weights.", minimum=1),
     Field("sampler", "none", str, "balanced: oversample images holding rare classes.", ("none", "balanced")),
-    Field("sampler_power", 0.5, float, "Balanced sampler: an image's weight is (1/frequency of its rarest class)^p."),
+    Field("sampler_power", 0.5, float, "Balanced sampler: an image's weight is (1/frequency of its rarest class)^p.",
+          minimum=0),
     Field("augment", DEFAULT_AUGMENT, None, "Augmentation: the default pipeline (flips, 90-degree rotations, affine, "
           "brightness/contrast) or none; set a list in the config's train.augment ([{name: Transform, param: "
           "value}]). [default: default]", ("default", "none"), parse=parse_augment),
     Field("tta", "d4", str, "Test-time augmentation of the predictions: none (1 view), flip (4), d4 (8).",
           TTA_VIEWS),
     Field("ema", 0.0, float, "Decay of an exponential moving average of the weights (0: off), used to validate "
-          "and predict."),
+          "and predict.", minimum=0, maximum=1),
     Field("swa", 0, int, "Stochastic weight averaging: validate and predict with the mean of the last N epochs' "
           "weights (BatchNorm statistics recomputed on the training images); the best epoch is picked among "
-          "those N. 0: off."),
+          "those N. 0: off.", minimum=0),
     Field("mixup", 0.0, float, "mixup alpha: blend pairs of training images and their labels (0: off; 0.2-0.4 "
-          "typical)."),
+          "typical).", minimum=0),
     Field("cutmix", 0.0, float, "cutmix alpha: paste a box of one training image into another, labels weighted "
-          "by area (0: off; 1.0 typical)."),
-    Field("mix_prob", 1.0, float, "Share of training batches that mixup/cutmix change."),
-    Field("mix_switch_prob", 0.5, float, "With both mixup and cutmix on: share of the mixed batches that use cutmix."),
-    Field("label_smoothing", 0.0, float, "Training targets become eps / 1-eps instead of 0 / 1 (0: off)."),
+          "by area (0: off; 1.0 typical).", minimum=0),
+    Field("mix_prob", 1.0, float, "Share of training batches that mixup/cutmix change.", minimum=0, maximum=1),
+    Field("mix_switch_prob", 0.5, float, "With both mixup and cutmix on: share of the mixed batches that use cutmix.",
+          minimum=0, maximum=1),
+    Field("label_smoothing", 0.0, float, "Training targets become eps / 1-eps instead of 0 / 1 (0: off).",
+          minimum=0, maximum=0.5),
     Field("drop_path", 0.0, float, "Stochastic depth: timm's drop_path_rate (the deepest block's drop "
-          "probability), for backbones with residual blocks."),
+          "probability), for backbones with residual blocks.", minimum=0, maximum=1),
     Field("drop_rate", 0.0, float, "timm's drop_rate: the backbone's own dropout (in most CNNs on the last "
-          "feature map); the head's is --dropout."),
-    Field("clip_grad", 0.0, float, "Clip the gradient norm to this value (0: off)."),
+          "feature map); the head's is --dropout.", minimum=0, maximum=1),
+    Field("clip_grad", 0.0, float, "Clip the gradient norm to this value (0: off).", minimum=0),
     Field("amp", "auto", str, "Mixed precision: auto = bf16 on GPUs that compute it natively (CUDA compute capability 8.0+: "
           "A100, L4, H100), else fp16 with a loss scaler (T4, P100, V100); off on CPU.",
           ("auto", "bf16", "fp16", "off")),
@@ -131,10 +135,12 @@ FIELDS = (
     Field("sync_bn", False, bool, "Under torchrun on GPUs: BatchNorm statistics over every process's batch "
           "(SyncBatchNorm)."),
     Field("workers", None, int, "DataLoader worker processes (default: the cores available less one for the main "
-          "process, at least 1: 1 on a Kaggle notebook's 2 cores).", nullable=True),
-    Field("patience", 0, int, "Stop after this many epochs without a better --monitor value (0: never)."),
+          "process, at least 1: 1 on a Kaggle notebook's 2 cores).", nullable=True, minimum=0),
+    Field("patience", 0, int, "Stop after this many epochs without a better --monitor value (0: never).", minimum=0),
     Field("monitor", "val_metric_tuned", str, "What decides the best checkpoint: the competition's metric at tuned "
-          "thresholds, at 0.5, or the validation loss.", ("val_metric_tuned", "val_metric", "val_loss")),
+          "thresholds, at 0.5, or the validation loss; or last: the last epoch, nothing picked on the rows that "
+          "become oof.csv, so its OOF score carries no selection optimism (see BENCHMARKS.md).",
+          ("val_metric_tuned", "val_metric", "val_loss", "last")),
     Field("pretrained", "auto", str, "Weights: a file (timm/torch/safetensors), none (random), or auto (timm's "
           "local cache if it holds them, else random; never the network). A file applies to every --model; give "
           "per-model files in the config's models: entries."),
@@ -143,7 +149,7 @@ FIELDS = (
           "same folds and competition spec.", nullable=True),
     Field("pool", "catavgmax", str, "Head pooling (timm names): catavgmax = average and max concatenated.",
           ("catavgmax", "avgmax", "avg", "max")),
-    Field("dropout", 0.25, float, "Dropout before the head's linear layer."),
+    Field("dropout", 0.25, float, "Dropout before the head's linear layer.", minimum=0, maximum=1),
     Field("prior_bias", True, bool, "Start the head's biases at the log-odds of each class's frequency."),
     Field("mean", None, None, "Per-channel normalisation mean (0..1); default: measured on training images.",
           nullable=True, parse=parse_channel_values, cli=False),
@@ -209,31 +215,25 @@ class Settings:
 
 
 def _check(result: dict, source: str) -> None:
-    for name in ("epochs", "batch_size", "accumulate", "size"):
-        if result[name] < 1:
-            raise KitError(f"{source}: {name} must be at least 1, got {result[name]}")
-    if result["crop"] is not None and not 0 < result["crop"] <= result["size"]:
+    """What a field's own range cannot say: bounds that involve another field, and open upper bounds."""
+    if result["crop"] is not None and not result["crop"] <= result["size"]:
         raise KitError(f"{source}: crop must be between 1 and size ({result['size']}), got {result['crop']}")
-    if not 0 <= result["ema"] < 1:
+    if not result["ema"] < 1:
         raise KitError(f"{source}: ema must be in [0, 1), got {result['ema']}")
-    for name in ("mixup", "cutmix"):
-        if result[name] < 0:
-            raise KitError(f"{source}: {name} (an alpha) must not be negative, got {result[name]}")
-    for name in ("mix_prob", "mix_switch_prob"):
-        if not 0 <= result[name] <= 1:
-            raise KitError(f"{source}: {name} must be in [0, 1], got {result[name]}")
     for name in ("drop_path", "drop_rate"):
-        if not 0 <= result[name] < 1:
+        if not result[name] < 1:
             raise KitError(f"{source}: {name} must be in [0, 1), got {result[name]}")
-    if not 0 <= result["label_smoothing"] < 0.5:
+    if not result["label_smoothing"] < 0.5:
         raise KitError(f"{source}: label_smoothing must be in [0, 0.5), got {result['label_smoothing']}")
-    if not 0 <= result["swa"] <= result["epochs"]:
-        raise KitError(f"{source}: swa (epochs averaged) must be in 0..epochs ({result['epochs']}), got {result['swa']}")
-    if result["freeze_epochs"] < 0 or 0 < result["epochs"] <= result["freeze_epochs"]:
+    if not result["swa"] <= result["epochs"]:
+        raise KitError(f"{source}: swa (epochs averaged) must be in 0..epochs ({result['epochs']}), "
+                       f"got {result['swa']}")
+    if result["monitor"] == "last" and result["patience"]:
+        raise KitError(f"{source}: patience stops on a --monitor value that stops improving; --monitor last "
+                       "has none (give --patience 0, or another --monitor)")
+    if result["epochs"] <= result["freeze_epochs"]:
         raise KitError(f"{source}: freeze_epochs must be in 0..epochs-1 ({result['epochs'] - 1}), "
                        f"got {result['freeze_epochs']}")
-    if result["patience"] < 0 or result["workers"] is not None and result["workers"] < 0:
-        raise KitError(f"{source}: patience and workers must not be negative")
 
 
 # The `train:` section. Its messages read `kit.yaml: train: epochs: ...`.

@@ -112,10 +112,10 @@ TUNE = Table("tune", (
           "epoch), threshold (worse than --prune-threshold), none.", PRUNERS),
     Field("startup_trials", 5, int, "Median pruner: trials that run to the end before any is pruned.", minimum=0),
     Field("prune_threshold", None, float, "Threshold pruner: the monitored value a trial must reach at every epoch.",
-          nullable=True),
+          nullable=True, minimum=0),  # a metric or a loss: never negative
     Field("study", None, str, "Study name (default: the model's run name).", nullable=True),
     Field("storage", "sqlite:///tune.db", str, "Optuna storage: a SQLite file (resumable) or a shared RDB URL such "
           "as postgresql://user@host/db, for processes on several machines."),
     Field("seed", None, int, "Sampler seed (default: none, so that parallel processes sample differently).",
-          nullable=True),
+          nullable=True, minimum=0, maximum=2**32 - 1),
 ), check=_check)

@@ -25,7 +25,8 @@ from torch import nn
 from kit.errors import KitError
 
 TASKS = ("multilabel", "multiclass")
-MONITORS = {"val_metric_tuned": "_tuned", "val_metric": "", "val_loss": None}  # --monitor -> history column
+# --monitor -> history column suffix; `last` reads the epoch number, which only grows: the last epoch is best.
+MONITORS = {"val_metric_tuned": "_tuned", "val_metric": "", "val_loss": None, "last": "epoch"}
 
 
 def task_of(spec) -> str:
@@ -123,6 +124,8 @@ def monitor_for(monitor: str, metric) -> Monitor:
     if monitor not in MONITORS:
         raise KitError(f"--monitor {monitor!r}: expected one of {', '.join(MONITORS)}")
     suffix = MONITORS[monitor]
+    if monitor == "last":
+        return Monitor("epoch", True)
     if suffix is None:
         return Monitor("val_loss", False)
     return Monitor(metric.column + (suffix if metric.needs_thresholds else ""), metric.higher_is_better)
