@@ -94,19 +94,21 @@ def learning_rates(optimizer) -> dict[str, float]:
 
 
 def best_per_class(metric, truth: np.ndarray, run_dir, class_names) -> dict[str, np.ndarray]:
-    """{'at_0.5': per-class values, 'tuned': ...} of the fold's oof.csv (the best epoch's weights, with TTA),
-    for metrics that have a per-class view (F-scores); {} otherwise."""
+    """{'at_0.5': per-class values, 'tuned': ...} of the fold's oof.csv (the best epoch's weights, with TTA) for
+    F-scores; {'probabilities': ...} for probability metrics (AUC, AP, log loss); {} without a per-class view."""
     from pathlib import Path
 
     from kit import io
 
     oof_path = Path(run_dir) / "oof.csv"
-    if not hasattr(metric, "per_class") or not hasattr(metric, "best_thresholds") or not oof_path.is_file():
+    if not hasattr(metric, "per_class") or not oof_path.is_file():
         return {}
     oof = io.read_csv(oof_path)
     probabilities = oof.drop(columns=oof.columns[0]).to_numpy(dtype=np.float64)
     if probabilities.shape != np.shape(truth):
         return {}
+    if not getattr(metric, "needs_thresholds", True):  # a probability metric (AUC, log loss): no thresholds
+        return {"probabilities": np.asarray(metric.per_class(truth, probabilities), dtype=np.float64)}
     thresholds, _ = metric.best_thresholds(truth, probabilities)
     return {"at_0.5": metric.per_class(truth, probabilities >= 0.5),
             "tuned": metric.per_class(truth, probabilities >= thresholds)}
