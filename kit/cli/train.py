@@ -62,7 +62,7 @@ def _fan_out(runs, data, fold, gpus, resume) -> None:
     from kit.train.loop import check_runs, fold_numbers
 
     devices = parse_devices(gpus)
-    check_runs(runs, data)
+    check_runs(runs, data, fold)
     folds = sorted({k for settings in runs for k in fold_numbers(settings.fold if fold is None else fold,
                                                                  settings.folds)})
     outcomes = fan_out(runs, data, folds, devices, resume=resume, progress=any(s.progress for s in runs),

@@ -92,7 +92,8 @@ FIELDS = (
     Field("weight_decay", 1e-2, float, "AdamW weight decay (not applied to biases and norm layers)."),
     Field("schedule", "onecycle", str, "Learning-rate schedule, stepped every optimizer step.",
           ("onecycle", "cosine", "constant")),
-    Field("warmup", 0.1, float, "Share of the steps spent warming up (one-cycle: rising to the peak)."),
+    Field("warmup", 0.1, float, "Share of the steps spent warming up (one-cycle: rising to the peak); not with "
+          "--schedule constant."),
     Field("freeze_epochs", 0, int, "Train only the head for this many epochs, then every layer."),
     Field("loss", "bce", str, "Loss: bce, focal, soft_f1, or a weighted sum such as 'bce+0.5*soft_f1'.",
           parse=parse_loss),
@@ -108,10 +109,10 @@ FIELDS = (
     Field("tta", "d4", str, "Test-time augmentation of the predictions: none (1 view), flip (4), d4 (8).",
           TTA_VIEWS),
     Field("ema", 0.0, float, "Decay of an exponential moving average of the weights (0: off), used to validate "
-          "and predict."),
+          "and predict (not with --swa, which would replace it)."),
     Field("swa", 0, int, "Stochastic weight averaging: validate and predict with the mean of the last N epochs' "
           "weights (BatchNorm statistics recomputed on the training images); the best epoch is picked among "
-          "those N. 0: off."),
+          "those N. 0: off; not with --ema."),
     Field("mixup", 0.0, float, "mixup alpha: blend pairs of training images and their labels (0: off; 0.2-0.4 "
           "typical)."),
     Field("cutmix", 0.0, float, "cutmix alpha: paste a box of one training image into another, labels weighted "
@@ -198,6 +199,9 @@ def _check(result: dict, source: str) -> None:
         raise KitError(f"{source}: crop must be between 1 and size ({result['size']}), got {result['crop']}")
     if not 0 <= result["ema"] < 1:
         raise KitError(f"{source}: ema must be in [0, 1), got {result['ema']}")
+    if result["ema"] and result["swa"]:
+        raise KitError(f"{source}: ema and swa both average the weights, and only swa's average would validate and "
+                       "predict; choose one")
     for name in ("mixup", "cutmix"):
         if result[name] < 0:
             raise KitError(f"{source}: {name} (an alpha) must not be negative, got {result[name]}")
@@ -266,9 +270,17 @@ def resolve_settings(section: dict | None = None, options: dict | None = None, m
         merged = {**base, **entry}
         normalise(merged, f"{source}: train", check=False)  # errors in the config name the config file
         settings = Settings(normalise({**merged, **options}, "options" if options else f"{source}: train"))
+        check_warmup(settings, {**merged, **options}, "options" if "warmup" in options else f"{source}: train")
         build_transform(settings.augment, settings.crop, source=f"{source}: train.augment")  # a typo fails now
         runs.append(settings)
     return runs
+
+
+def check_warmup(settings: Settings, given: dict, source: str) -> None:
+    """A warm-up given for the constant schedule, which has none, is refused rather than ignored."""
+    if settings.schedule == "constant" and given.get("warmup") not in (None, 0, 0.0):
+        raise KitError(f"{source}: warmup {settings.warmup:g} applies to the onecycle and cosine schedules; "
+                       "schedule constant has no warm-up (remove warmup, or pick another schedule)")
 
 
 def run_config(settings: Settings, data) -> dict:

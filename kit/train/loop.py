@@ -577,23 +577,19 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     return predict_with_best(run, trainee, data, split, settings, state, runtime, say)
 
 
-def check_runs(runs: list[Settings], data: CompetitionData) -> None:
-    """Checks made before any training starts: every model name (and its support of drop_path / drop_rate),
-    the data folder."""
-    from kit.train.models import check_model_name, check_regularisers
+def check_runs(runs: list[Settings], data: CompetitionData, fold: str | int | None = None) -> None:
+    """Checks made before any training starts, over every run (see kit.train.checks)."""
+    from kit.train.checks import check_plan
 
-    for settings in runs:
-        check_model_name(settings.model)
-        check_regularisers(settings.model, settings.drop_path, settings.drop_rate)
-    data.check_root()
+    check_plan(runs, data, fold)
 
 
 def train_runs(runs: list[Settings], data: CompetitionData, fold: str | int | None = None, resume: bool = False,
                log: Callable[[str], None] = print) -> list[FoldResult]:
     """Every model of `runs` on `fold` (a number, 'all', or None for each run's own), one after another.
 
-    Model names and the data folder are checked before the first run starts."""
-    check_runs(runs, data)
+    Every run's settings (kit.train.checks) and the data folder are checked before the first run starts."""
+    check_runs(runs, data, fold)
     plan = [settings.replace(fold=k) for settings in runs
             for k in fold_numbers(settings.fold if fold is None else fold, settings.folds)]
     return [train_fold(settings, data, resume=resume, log=log) for settings in plan]
