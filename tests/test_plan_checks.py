@@ -59,20 +59,25 @@ def test_train_name_with_models_in_the_config_is_refused(synth_dir, folds_csv, t
 # ---------------------------------------------------------------- a fixed-size backbone with --crop
 
 
+# test_vit3 is built for one size (timm's strict patch embedding; test_vit itself is dynamic already)
 def test_a_vit_trained_on_crops_validates_and_predicts_at_the_full_size(synth_dir, folds_csv, tmp_path):
-    result = train(synth_dir, folds_csv, tmp_path / "runs", "--model", "test_vit", "--crop", "16",
+    result = train(synth_dir, folds_csv, tmp_path / "runs", "--model", "test_vit3", "--crop", "16",
                    "--pretrained", "none")
     assert result.exit_code == 0, result.output
-    fold = tmp_path / "runs" / "test_vit" / "fold0"
+    fold = tmp_path / "runs" / "test_vit3" / "fold0"
     oof = pd.read_csv(fold / "oof.csv")
     folds = pd.read_csv(folds_csv)
     assert len(oof) == (folds["fold"] == 0).sum() and len(pd.read_csv(fold / "test.csv")) == 12
 
 
-def test_a_crop_the_vit_cannot_take_is_one_line_before_training(synth_dir, folds_csv, tmp_path):
-    result = train(synth_dir, folds_csv, tmp_path / "runs", "--model", "test_vit", "--crop", "24",
-                   "--pretrained", "none")  # 24 px is not a whole number of test_vit's 16 px patches
-    assert "cannot take 24 px images" in error_line(result)
+@pytest.mark.parametrize("model,crop,message", [
+    ("test_vit3", "24", "cannot take 24 px images"),  # not a whole number of its 16 px patches
+    ("test_vit_relpos", "16", "no dynamic_img_size"),  # a ViT timm cannot make take two sizes
+])
+def test_a_crop_the_vit_cannot_take_is_one_line_before_training(synth_dir, folds_csv, tmp_path, model, crop,
+                                                                message):
+    result = train(synth_dir, folds_csv, tmp_path / "runs", "--model", model, "--crop", crop, "--pretrained", "none")
+    assert message in error_line(result)
     assert not (tmp_path / "runs").exists()
 
 
@@ -160,7 +165,7 @@ def project(synth_dir, tmp_path):
     ({"name": "test_byobnet", "pretrained": "linear.pt"}, "test_byobnet: linear.pt"),
     ({"name": "test_byobnet", "init": "runs/nothing"}, "test_byobnet: --init runs/nothing: run folder not found"),
     ({"name": "smp:resnet18", "drop_path": 0.1}, "smp:resnet18: model 'smp:resnet18': smp's own encoders support"),
-    ({"name": "test_vit", "crop": 24}, "test_vit: model 'test_vit' cannot take 24 px images"),
+    ({"name": "test_vit3", "crop": 24}, "test_vit3: model 'test_vit3' cannot take 24 px images"),
     ({"name": "test_byobnet", "ema": 0.9, "swa": 1}, "ema and swa both average the weights"),
 ])
 def test_a_later_models_settings_fail_before_the_first_epoch(project, second, message):

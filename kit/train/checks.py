@@ -108,8 +108,8 @@ def check_model(settings: Settings, spec, later: bool = False) -> None:
 def check_init(settings: Settings, data: CompetitionData, fold: str | int | None = None) -> None:
     """`--init`: each fold's best.pt of the earlier run exists and fits (spec, model, that fold's validation Ids),
     and its weights load into this run's model."""
-    from kit.train.init import init_weights
-    from kit.train.loop import fold_numbers, fold_split, load_init
+    from kit.train.init import init_weights, load_init
+    from kit.train.split import fold_numbers, fold_split
 
     for number, k in enumerate(fold_numbers(settings.fold if fold is None else fold, settings.folds)):
         split = fold_split(data, settings.folds, k)

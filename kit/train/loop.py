@@ -23,9 +23,8 @@ from tqdm.auto import tqdm
 from kit import io
 from kit.data.augment import build_transform
 from kit.data.cache import open_store
-from kit.data.folds import read_folds
 from kit.data.loader import ImageDataset, make_loader, to_model_input
-from kit.data.reading import CompetitionData, ImageStore, labels_to_matrix
+from kit.data.reading import CompetitionData, ImageStore
 from kit.errors import KitError
 from kit.layout import SPLITS, FoldRun
 from kit.score.metrics import Metric
@@ -34,13 +33,14 @@ from kit.train.budget import Budget, EpochTally, fold_hooks, last_payload, resum
 from kit.train.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from kit.train.device import Runtime
 from kit.train.distributed import make_runtime
-from kit.train.init import InitWeights, init_weights
+from kit.train.init import InitWeights, init_weights, load_init  # noqa: F401 (load_init: kit.train.loop's API)
 from kit.train.losses import make_loss
 from kit.train.mixing import BatchMixer, make_mixer
 from kit.train.models import Classifier, build_model
 from kit.train.predict import eval_loader, predict_batches, write_predictions
 from kit.train.sampler import balanced_weights
 from kit.train.schedule import lr_factor, make_scheduler  # noqa: F401 (lr_factor: kit.train.loop's API)
+from kit.train.split import FoldSplit, fold_numbers, fold_split  # noqa: F401 (kit.train.loop's API)
 from kit.train.swa import WeightAverage
 
 MONITORS = {"val_metric_tuned": "_tuned", "val_metric": "", "val_loss": None}  # --monitor -> history column
@@ -64,14 +64,6 @@ CHECK_EVERY = 10  # steps between reads of the running loss (each read waits for
 
 
 @dataclass
-class FoldSplit:
-    train_ids: list[str]
-    train_targets: np.ndarray
-    val_ids: list[str]
-    val_targets: np.ndarray
-
-
-@dataclass
 class FoldResult:
     out_dir: Path
     best_epoch: int
@@ -85,29 +77,6 @@ class NonFiniteLoss(KitError):
 
 
 # ---------------------------------------------------------------- data
-
-
-def fold_split(data: CompetitionData, folds_path, fold: int) -> FoldSplit:
-    labels = data.train_labels()
-    folds = read_folds(folds_path, labels["Id"].tolist())
-    available = sorted(int(f) for f in folds["fold"].unique())
-    if fold not in available:
-        raise KitError(f"{folds_path}: no fold {fold} (it has folds {', '.join(map(str, available))})")
-    fold_of = labels["Id"].map(dict(zip(folds["Id"], folds["fold"]))).to_numpy()
-    matrix = labels_to_matrix(labels["labels"].tolist(), data.spec.num_classes)
-    is_val = fold_of == fold
-    ids = labels["Id"].to_numpy()
-    return FoldSplit(ids[~is_val].tolist(), matrix[~is_val], ids[is_val].tolist(), matrix[is_val])
-
-
-def fold_numbers(value: str | int, folds_path) -> list[int]:
-    """'all' -> every fold of folds.csv; otherwise the one fold number."""
-    if str(value) != "all":
-        try:
-            return [int(value)]
-        except ValueError:
-            raise KitError(f"--fold {value!r}: expected a fold number or 'all'") from None
-    return sorted(int(f) for f in read_folds(folds_path)["fold"].unique())
 
 
 def channel_stats(store: ImageStore, limit: int = STATS_IMAGES) -> tuple[list[float], list[float]]:
@@ -339,15 +308,6 @@ class Trainee:
 
 
 # ---------------------------------------------------------------- the steps of train_fold
-
-
-def load_init(model: Classifier, init: InitWeights, source) -> None:
-    """The earlier run's weights into the new model (same architecture, head included)."""
-    try:
-        model.load_state_dict(init.model)
-    except RuntimeError as err:
-        raise KitError(f"--init {source}: its weights do not fit this model "
-                       f"({str(err).splitlines()[-1].strip()[:200]}); keep --pool and the model as they were") from None
 
 
 def resume_point(run: FoldRun, settings: Settings, resume: bool, say: Callable[[str], None]) -> dict | None:
