@@ -12,7 +12,7 @@ import numpy as np
 
 from kit.blend.result import BlendResult, Scores
 from kit.blend.state import state_entry, write_arrays
-from kit.data.submission import submission_frame, validate_submission
+from kit.data.submission import write_submission
 from kit.io import atomic_path
 from kit.layout import submission_files
 from kit.score.metrics import Metric, parse_metric
@@ -269,8 +269,8 @@ def write_outputs(result: BlendResult, out_dir: Path, name: str, sample_ids: Seq
     files = submission_files(out_dir, name, tuple(kinds))
     with contextlib.ExitStack() as stack:
         temporary = {kind: stack.enter_context(atomic_path(path)) for kind, path in files.items()}
-        submission_frame(sample_ids, result.predicted, result.spec).to_csv(temporary["csv"], index=False)
-        validate_submission(temporary["csv"], sample_submission_path, result.spec)
+        write_submission(temporary["csv"], sample_ids, result.spec, sample_submission_path, scores=result.test,
+                         predicted=result.predicted)
         if plot:
             draw(result, temporary["png"])
         if "npz" in files:

@@ -11,10 +11,9 @@ import numpy as np
 from kit.blend.methods import apply
 from kit.blend.twins import average_groups, pairs_frame, paste_labels
 from kit.data.reading import CompetitionData
-from kit.data.submission import submission_frame, validate_submission
+from kit.data.submission import write_submission
 from kit.infer.ensemble import Ensemble, load_ensemble
 from kit.infer.stream import load_models, member_predictions, predict_models
-from kit.io import atomic_path
 from kit.score.thresholds import apply_thresholds, rate_thresholds
 from kit.system import available_cores
 
@@ -76,8 +75,5 @@ def infer(blend: str | os.PathLike | Ensemble, data_dir: str | os.PathLike, out:
     scores = apply(ensemble.state, member_predictions(ensemble, models, outputs))
     thresholds = test_thresholds(ensemble, scores)  # matched before duplicates are averaged, as `kit blend` does
     scores, predicted = use_duplicates(ensemble, scores, thresholds, ids, log)
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        submission_frame(ids, predicted, ensemble.spec).to_csv(tmp, index=False)
-        validate_submission(tmp, sample, ensemble.spec)
+    out = write_submission(out, ids, ensemble.spec, sample, scores=scores, predicted=predicted)
     return InferResult(out, ids, scores, thresholds, predicted)

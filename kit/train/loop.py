@@ -29,6 +29,7 @@ from kit.errors import KitError
 from kit.layout import SPLITS, FoldRun
 from kit.score.metrics import Metric
 from kit.settings import Settings, run_config
+from kit.track import open_tracker
 from kit.train.budget import Budget, EpochTally, fold_hooks, last_payload, resume_note
 from kit.train.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from kit.train.device import Runtime
@@ -487,24 +488,23 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
         io.write_yaml(run.config, run_config(settings, data))
     budget = budget or Budget.from_settings(settings)
     budget.begin(fold_hooks(run, trainee, state, settings, data, split, loaders, runtime, checkpoint))
-
-    # the epoch loop, scored with the competition's metric
-    metric = data.spec.scorer
+    tracker = open_tracker(settings, run, data, runtime, loaders, trainee, checkpoint is not None, state.epoch)
+    metric = data.spec.scorer  # the epoch loop, scored with the competition's metric
     monitor = monitor_column(settings.monitor, metric)
     while state.epoch < settings.epochs and not state.stopped:
         row = run_epoch(trainee, loaders, split, settings, state.epoch, runtime, run, metric, budget)
         improved = state.record(row, monitor, settings.patience, trainee.may_be_best(row["epoch"]))
         if runtime.is_main:
             save_epoch(run, trainee, state, improved, settings, data.spec, loaders)
+        tracker.epoch(row, improved, trainee.optimizer)  # TensorBoard (and MLflow with --track mlflow)
         say(epoch_line(row, settings, improved, trainee.frozen, metric, trainee.averaged_epochs))
         if on_epoch_end is not None:
             on_epoch_end(row["epoch"] - 1, trainee.model, row)
         if state.stopped:
             say(f"early stop: no better {monitor} for {settings.patience} epochs")
 
-    # predict with the best epoch's weights, if that fits in the time left
-    budget.before_predict()
-    return predict_with_best(run, trainee, data, split, settings, state, runtime, say)
+    budget.before_predict()  # predict with the best epoch's weights, if that fits in the time left
+    return tracker.finish(predict_with_best(run, trainee, data, split, settings, state, runtime, say), split)
 
 
 def check_runs(runs: list[Settings], data: CompetitionData, fold: str | int | None = None) -> None:
