@@ -202,6 +202,10 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
     files = result.blend.files
     log(f"blend: wrote {files['csv']} ({len(result.blend.predicted)} rows, validated), "
         + ", ".join(str(p) for kind, p in files.items() if kind != "csv"))
+    if blend["track"] == "mlflow":
+        from kit.track.mlflow_store import log_blend, tracking_uri
+
+        log(f"blend: logged to MLflow ({tracking_uri()}, run {log_blend(result.blend, spec, blend, files['json'])})")
 
     if submit if submit is not None else plan.submit["enabled"]:
         from kit.io import sha256_file
@@ -223,9 +227,10 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
             )
             log(result.submission.describe())
     log("")
-    log(f"OOF {spec.scorer.label} ({len(result.blend.truth)} train images, {len(fold_numbers)} folds; tuned = per-class "
-        "thresholds fit on all OOF rows, cv = fit on the other folds, the honest estimate):")
-    from kit.blend.report import summary_table
+    from kit.blend.report import score_legend, summary_table
+
+    log(f"OOF {spec.scorer.label} ({len(result.blend.truth)} train images, {len(fold_numbers)} folds; "
+        f"{score_legend(spec.scorer)}; cv is the honest estimate):")
 
     log(summary_table(result.blend))
     return result

@@ -105,7 +105,7 @@ TUNE = Table("tune", (
     Field("trials", 20, int, "Finished trials (complete or pruned) the study should hold; an interrupted study "
           "resumes and counts the ones it has.", minimum=1),
     Field("folds", [0], None, "Folds each trial validates on; several give a cross-validated objective (the mean of "
-          "the folds' best monitored values). e.g. --folds 0,1,2,3,4 or all.", parse=parse_folds),
+          "the folds' best monitored values). e.g. --folds 0,1,2,3,4 or all. (default: 0)", parse=parse_folds),
     Field("timeout", None, int, "Stop starting trials after this many seconds.", nullable=True, minimum=1),
     Field("sampler", "tpe", str, "Optuna sampler: tpe (Tree-structured Parzen Estimator) or random.", SAMPLERS),
     Field("pruner", "median", str, "Stop a trial early: median (behind the median of earlier trials at the same "

@@ -29,7 +29,9 @@ def tune_on_devices(base, data, values: dict, devices: list[str], section: dict 
     """One tuning process per device (spawned: a forked child would inherit the parent's CUDA state); then the
     study's report (a TuneOutcome)."""
     from kit.system import available_cores
+    from kit.tune.study import direction_of, open_study
 
+    open_study(values, values["study"] or base.run_name, direction_of(base, data.spec.scorer))  # made once, here
     context = multiprocessing.get_context("spawn")
     threads = max(1, available_cores() // len(devices))
     processes = [context.Process(target=_worker, name=f"kit-tune-{i}",

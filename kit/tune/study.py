@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,13 +78,17 @@ def storage_of(url: str):
 
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the heartbeat is an ExperimentalWarning of Optuna's
-            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
-                                              grace_period=2 * HEARTBEAT_SECONDS)
-    except Exception as err:  # a bad URL or an unreachable server
-        raise KitError(f"tune.storage {url!r}: {type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the heartbeat is an ExperimentalWarning of Optuna's
+                return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
+                                                  grace_period=2 * HEARTBEAT_SECONDS)
+        except Exception as err:  # a bad URL, an unreachable server, or another process making the tables now
+            if "already exists" in str(err) and attempt < 4:
+                time.sleep(1 + attempt)
+                continue
+            raise KitError(f"tune.storage {url!r}: {type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
 
 
 def open_study(values: dict, study_name: str, direction: str):
