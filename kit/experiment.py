@@ -35,6 +35,7 @@ SECTIONS = ("competition", "data", "external", "folds", "train", "blend", "submi
 SHIPPED = Path(__file__).parent / "experiments"
 # Settings that may differ between a finished run and the experiment without making the run stale.
 NOT_COMPARED = {"mean", "std", "progress", "workers", "device"}
+KERNEL_ONLY = ("kernel", "version", "file_name")  # submit: keys of a code competition's notebook submission
 
 
 @dataclass
@@ -91,6 +92,10 @@ def load_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None 
     folds = FOLDS.resolve(config.section("folds"), None, str(path))
     blend = BLEND.resolve(config.section("blend"), None, str(path))
     submit = SUBMIT.resolve(config.section("submit"), None, str(path))
+    for key in KERNEL_ONLY:
+        if key in config.section("submit"):
+            raise KitError(f"{path}: submit.{key}: applies to `kit submit --kernel` only; `kit run` submits the "
+                           "blend's file (remove the key)")
     if "dry_run" not in config.section("submit"):
         submit["dry_run"] = True  # `kit run` submits for real only when the file (or --no-dry-run) says so
 
@@ -118,10 +123,18 @@ def changed_settings(out_dir: Path, settings) -> list[str]:
     from kit.config import read_yaml
     from kit.settings import normalise
 
+    path = FoldRun(out_dir).config
     try:
-        saved = normalise(read_yaml(FoldRun(out_dir).config).get("train") or {}, check=False)
-    except KitError:
-        return []  # no readable config.yaml: nothing to compare against (the run itself is complete)
+        saved = read_yaml(path)
+        if not isinstance(saved, dict) or not isinstance(saved.get("train") or {}, dict):
+            raise KitError(f"{path}: no train: section")
+        saved = normalise(saved.get("train") or {}, check=False)
+    except UnicodeDecodeError as err:
+        raise KitError(f"{out_dir}: the finished run's settings cannot be read ({path}: not UTF-8 text, {err.reason}); "
+                       f"delete {out_dir} to train it again") from None
+    except KitError as err:  # without its settings a finished run cannot be told current: never skipped blindly
+        raise KitError(f"{out_dir}: the finished run's settings cannot be read ({err}); delete {out_dir} to train "
+                       "it again") from None
     return sorted(k for k, v in settings.values.items() if k not in NOT_COMPARED and saved.get(k) != v)
 
 
@@ -135,11 +148,12 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
     """
     from kit.blend.blending import blend_options, blend_runs
     from kit.data.folds import make_folds, read_folds
+    from kit.train.checks import check_inits, check_plan
     from kit.train.loop import train_fold
 
     plan = load_experiment(path, data_dir)
     data = plan.data
-    data.check_root()
+    check_plan(plan.runs, data, "all", where=str(plan.path), inits=False)  # every model's whole setting set
     spec = data.spec
     labels = data.train_labels()
     data.test_ids()  # a missing or broken sample submission fails now, not after training
@@ -158,6 +172,7 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
         log(f"warning: {plan.folds_path} has {len(fold_numbers)} folds, the experiment asks for {plan.folds['k']}; "
             "using the file's (delete it to split again)")
 
+    check_inits(plan.runs, data, "all", where=str(plan.path))  # against the folds file, now that it exists
     total = len(plan.runs) * len(fold_numbers)
     for settings in plan.runs:
         for fold in fold_numbers:

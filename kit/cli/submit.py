@@ -43,6 +43,9 @@ def submit(file, data_dir, config_path, **options):
         raise KitError("give a submission FILE, or --kernel owner/slug for a code competition (not both)")
     if kernel is None and values["version"] is not None:
         raise KitError("--version goes with --kernel")
+    if kernel is None and options.get("file_name") is not None:
+        raise KitError("--file-name goes with --kernel (the notebook's output file that Kaggle scores); a FILE is "
+                       "uploaded as it is")
     if kernel is not None:
         if values["dry_run"] or values["force"]:
             raise KitError("--dry-run and --force are for FILE submissions")

@@ -76,7 +76,7 @@ def _fan_out(runs, data, fold, gpus, resume) -> None:
         raise KitError("--time-limit does not apply with --gpus (each fanned-out run keeps its own clock); "
                        "run one fold per command, or one torchrun job")
     devices = parse_devices(gpus)
-    check_runs(runs, data)
+    check_runs(runs, data, fold)
     folds = sorted({k for settings in runs for k in fold_numbers(settings.fold if fold is None else fold,
                                                                  settings.folds)})
     outcomes = fan_out(runs, data, folds, devices, resume=resume, progress=any(s.progress for s in runs),

@@ -92,8 +92,8 @@ FIELDS = (
     Field("weight_decay", 1e-2, float, "AdamW weight decay (not applied to biases and norm layers).", minimum=0),
     Field("schedule", "onecycle", str, "Learning-rate schedule, stepped every optimizer step.",
           ("onecycle", "cosine", "constant")),
-    Field("warmup", 0.1, float, "Share of the steps spent warming up (one-cycle: rising to the peak).",
-          minimum=0, maximum=1),
+    Field("warmup", 0.1, float, "Share of the steps spent warming up (one-cycle: rising to the peak); not with "
+          "--schedule constant.", minimum=0, maximum=1),
     Field("freeze_epochs", 0, int, "Train only the head for this many epochs, then every layer.", minimum=0),
     Field("loss", "bce", str, "Loss: bce, focal, soft_f1, or a weighted sum such as 'bce+0.5*soft_f1'.",
           parse=parse_loss),
@@ -110,10 +110,10 @@ FIELDS = (
     Field("tta", "d4", str, "Test-time augmentation of the predictions: none (1 view), flip (4), d4 (8).",
           TTA_VIEWS),
     Field("ema", 0.0, float, "Decay of an exponential moving average of the weights (0: off), used to validate "
-          "and predict.", minimum=0, maximum=1),
+          "and predict (not with --swa, which would replace it).", minimum=0, maximum=1),
     Field("swa", 0, int, "Stochastic weight averaging: validate and predict with the mean of the last N epochs' "
           "weights (BatchNorm statistics recomputed on the training images); the best epoch is picked among "
-          "those N. 0: off.", minimum=0),
+          "those N. 0: off; not with --ema.", minimum=0),
     Field("mixup", 0.0, float, "mixup alpha: blend pairs of training images and their labels (0: off; 0.2-0.4 "
           "typical).", minimum=0),
     Field("cutmix", 0.0, float, "cutmix alpha: paste a box of one training image into another, labels weighted "
@@ -220,6 +220,9 @@ def _check(result: dict, source: str) -> None:
         raise KitError(f"{source}: crop must be between 1 and size ({result['size']}), got {result['crop']}")
     if not result["ema"] < 1:
         raise KitError(f"{source}: ema must be in [0, 1), got {result['ema']}")
+    if result["ema"] and result["swa"]:
+        raise KitError(f"{source}: ema and swa both average the weights, and only swa's average would validate and "
+                       "predict; choose one")
     for name in ("drop_path", "drop_rate"):
         if not result[name] < 1:
             raise KitError(f"{source}: {name} must be in [0, 1), got {result[name]}")
@@ -284,9 +287,17 @@ def resolve_settings(section: dict | None = None, options: dict | None = None, m
         merged = {**base, **entry}
         normalise(merged, f"{source}: train", check=False)  # errors in the config name the config file
         settings = Settings(normalise({**merged, **options}, "options" if options else f"{source}: train"))
+        check_warmup(settings, {**merged, **options}, "options" if "warmup" in options else f"{source}: train")
         build_transform(settings.augment, settings.crop, source=f"{source}: train.augment")  # a typo fails now
         runs.append(settings)
     return runs
+
+
+def check_warmup(settings: Settings, given: dict, source: str) -> None:
+    """A warm-up given for the constant schedule, which has none, is refused rather than ignored."""
+    if settings.schedule == "constant" and given.get("warmup") not in (None, 0, 0.0):
+        raise KitError(f"{source}: warmup {settings.warmup:g} applies to the onecycle and cosine schedules; "
+                       "schedule constant has no warm-up (remove warmup, or pick another schedule)")
 
 
 def run_config(settings: Settings, data) -> dict:

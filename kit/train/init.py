@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from kit import io
 from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
@@ -62,3 +64,12 @@ def init_weights(init: str | Path, fold: int, model_name: str, spec: Competition
     settings = checkpoint.get("settings") or {}
     return InitWeights(checkpoint["model"], settings.get("mean"), settings.get("std"),
                        f"weights from {run.best} (epoch {checkpoint.get('epoch')} of an earlier run)")
+
+
+def load_init(model: torch.nn.Module, init: InitWeights, source) -> None:
+    """The earlier run's weights into the new model (same architecture, head included)."""
+    try:
+        model.load_state_dict(init.model)
+    except RuntimeError as err:
+        raise KitError(f"--init {source}: its weights do not fit this model "
+                       f"({str(err).splitlines()[-1].strip()[:200]}); keep --pool and the model as they were") from None

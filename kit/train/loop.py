@@ -23,9 +23,8 @@ from tqdm.auto import tqdm
 from kit import io
 from kit.data.augment import build_transform
 from kit.data.cache import open_store
-from kit.data.folds import read_folds
 from kit.data.loader import ImageDataset, make_loader, to_model_input
-from kit.data.reading import CompetitionData, ImageStore, labels_to_matrix
+from kit.data.reading import CompetitionData, ImageStore
 from kit.errors import KitError
 from kit.layout import SPLITS, FoldRun
 from kit.score.metrics import Metric
@@ -36,13 +35,14 @@ from kit.train.budget import Budget, EpochTally, fold_hooks, last_payload, resum
 from kit.train.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from kit.train.device import Runtime
 from kit.train.distributed import make_runtime
-from kit.train.init import InitWeights, init_weights
+from kit.train.init import InitWeights, init_weights, load_init  # noqa: F401 (load_init: kit.train.loop's API)
 from kit.train.losses import make_loss
 from kit.train.mixing import BatchMixer, make_mixer
 from kit.train.models import Classifier, build_model
 from kit.train.predict import eval_loader, predict_batches, write_predictions
 from kit.train.sampler import balanced_weights
 from kit.train.schedule import lr_factor, make_scheduler  # noqa: F401 (lr_factor: kit.train.loop's API)
+from kit.train.split import FoldSplit, fold_numbers, fold_split  # noqa: F401 (kit.train.loop's API)
 from kit.train.swa import WeightAverage
 from kit.train.task import Monitor, history_columns  # history_columns: imported from here by callers
 
@@ -51,14 +51,6 @@ __all__ = ["FoldResult", "FoldState", "history_columns", "train_fold", "train_ru
 
 STATS_IMAGES = 256  # training images read to measure the per-channel mean and std
 CHECK_EVERY = 10  # steps between reads of the running loss (each read waits for the GPU)
-
-
-@dataclass
-class FoldSplit:
-    train_ids: list[str]
-    train_targets: np.ndarray
-    val_ids: list[str]
-    val_targets: np.ndarray
 
 
 @dataclass
@@ -75,29 +67,6 @@ class NonFiniteLoss(KitError):
 
 
 # ---------------------------------------------------------------- data
-
-
-def fold_split(data: CompetitionData, folds_path, fold: int) -> FoldSplit:
-    labels = data.train_labels()
-    folds = read_folds(folds_path, labels["Id"].tolist())
-    available = sorted(int(f) for f in folds["fold"].unique())
-    if fold not in available:
-        raise KitError(f"{folds_path}: no fold {fold} (it has folds {', '.join(map(str, available))})")
-    fold_of = labels["Id"].map(dict(zip(folds["Id"], folds["fold"]))).to_numpy()
-    matrix = labels_to_matrix(labels["labels"].tolist(), data.spec.num_classes)
-    is_val = fold_of == fold
-    ids = labels["Id"].to_numpy()
-    return FoldSplit(ids[~is_val].tolist(), matrix[~is_val], ids[is_val].tolist(), matrix[is_val])
-
-
-def fold_numbers(value: str | int, folds_path) -> list[int]:
-    """'all' -> every fold of folds.csv; otherwise the one fold number."""
-    if str(value) != "all":
-        try:
-            return [int(value)]
-        except ValueError:
-            raise KitError(f"--fold {value!r}: expected a fold number or 'all'") from None
-    return sorted(int(f) for f in read_folds(folds_path)["fold"].unique())
 
 
 def channel_stats(store: ImageStore, limit: int = STATS_IMAGES) -> tuple[list[float], list[float]]:
@@ -324,15 +293,6 @@ class Trainee:
 # ---------------------------------------------------------------- the steps of train_fold
 
 
-def load_init(model: Classifier, init: InitWeights, source) -> None:
-    """The earlier run's weights into the new model (same architecture, head included)."""
-    try:
-        model.load_state_dict(init.model)
-    except RuntimeError as err:
-        raise KitError(f"--init {source}: its weights do not fit this model "
-                       f"({str(err).splitlines()[-1].strip()[:200]}); keep --pool and the model as they were") from None
-
-
 def resume_point(run: FoldRun, settings: Settings, resume: bool, say: Callable[[str], None]) -> dict | None:
     """The checkpoint to continue from (with --resume and a last.pt), else None: start from the first epoch."""
     if not resume:
@@ -529,24 +489,21 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     return tracker.finish(predict_with_best(run, trainee, data, split, settings, state, runtime, say), split)
 
 
-def check_runs(runs: list[Settings], data: CompetitionData) -> None:
-    """Checks made before any training starts: every model name (and its support of drop_path / drop_rate),
-    the data folder."""
-    from kit.train.models import check_model_name, check_regularisers
+def check_runs(runs: list[Settings], data: CompetitionData, fold: str | int | None = None) -> None:
+    """Checks made before any training starts, over every run (see kit.train.checks)."""
+    from kit.train.checks import check_plan
 
+    check_plan(runs, data, fold)
     for settings in runs:
-        check_model_name(settings.model)
-        check_regularisers(settings.model, settings.drop_path, settings.drop_rate)
         scoring.check_loss(scoring.task_of(data.spec), settings.loss, settings.pos_weight)
-    data.check_root()
 
 
 def train_runs(runs: list[Settings], data: CompetitionData, fold: str | int | None = None, resume: bool = False,
                log: Callable[[str], None] = print) -> list[FoldResult]:
     """Every model of `runs` on `fold` (a number, 'all', or None for each run's own), one after another.
 
-    Model names and the data folder are checked before the first run starts."""
-    check_runs(runs, data)
+    Every run's settings (kit.train.checks) and the data folder are checked before the first run starts."""
+    check_runs(runs, data, fold)
     plan = [settings.replace(fold=k) for settings in runs
             for k in fold_numbers(settings.fold if fold is None else fold, settings.folds)]
     budget = Budget.from_settings(runs[0])  # one clock for the whole command

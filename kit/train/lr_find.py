@@ -24,6 +24,8 @@ from kit.train.loop import _current_lr
 
 SMOOTHING = 0.98  # beta of the loss's exponential moving average (bias-corrected) over 200+ steps; fewer
 # steps average over fewer (1 - 4/steps), or the average lags the rising lr by much of the range
+# `kit train` settings the range test cannot use: it sets its own lr and validates nothing.
+NOT_USED = ("epochs", "schedule", "warmup", "tta", "patience", "monitor", "ema", "swa")
 SKIP_START = 0.1  # share of the first steps (the moving average's noisy start) left out of steepest descent
 
 
@@ -109,8 +111,10 @@ def find_lr(settings: Settings, data: CompetitionData, start_lr: float = 1e-7, e
     keeps its ratio to the head's (--backbone-lr); with --freeze-epochs the backbone stays frozen, as in
     the run's first epochs. Returns the curve and the suggestions."""
     from kit.train.distributed import make_runtime
+    from kit.train.init import init_weights
     from kit.train.loop import (
         fold_split,
+        load_init,
         make_loaders,
         make_trainee,
         normalisation,
@@ -128,11 +132,18 @@ def find_lr(settings: Settings, data: CompetitionData, start_lr: float = 1e-7, e
     out = Path(out) if out is not None else Path(f"lr-find-{settings.run_name}-fold{settings.fold}.png")
     runtime = runtime or make_runtime(settings.device, settings.amp, settings.sync_bn)
     split = fold_split(data, settings.folds, settings.fold)
+    init = init_weights(settings.init, settings.fold, settings.model, data.spec, split.val_ids) \
+        if settings.init else None
+    model, note = build_model(settings.replace(pretrained="none") if init else settings, data.spec)
+    if init is not None:  # a second stage: the earlier run's fold, as `kit train --init` starts it
+        load_init(model, init, settings.init)
+        note = init.note
+        if settings.mean is None and init.mean is not None:
+            settings = settings.replace(mean=init.mean, std=init.std)
     train_store, val_store = open_fold_stores(data, settings, split)
     mean, std = normalisation(settings, None, train_store, data.spec.num_channels)
     settings = settings.replace(mean=mean, std=std, ema=0.0, swa=0)  # averaged copies play no part here
-    model, note = build_model(settings, data.spec)
-    if settings.prior_bias:
+    if settings.prior_bias and init is None:
         set_prior_bias(model, split.train_targets)
     model = runtime.prepare(model)
     loaders = make_loaders(settings, split, train_store, val_store, runtime)

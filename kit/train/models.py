@@ -88,11 +88,13 @@ def _is_timm_model(name: str) -> bool:
 
 def create_model(name: str, in_chans: int, num_classes: int, pretrained: str | os.PathLike | None = "auto",
                  pool: str = "catavgmax", dropout: float = 0.25, img_size: int | None = None,
-                 drop_path: float = 0.0, drop_rate: float = 0.0) -> tuple[Classifier, str]:
+                 drop_path: float = 0.0, drop_rate: float = 0.0, dynamic_size: bool = False) -> tuple[Classifier, str]:
     """Build `name` (a timm model name, or smp:<encoder>) for `in_chans` input channels and `num_classes`
     outputs. `pretrained`: a weight file, 'none'/None (random), or 'auto' (timm's local cache, else random).
     drop_path / drop_rate: timm's drop_path_rate (stochastic depth) and drop_rate (its own dropout), for the
-    backbones that have them; a KitError names a backbone that does not.
+    backbones that have them; a KitError names a backbone that does not. `dynamic_size`: the model must take
+    inputs of more than one size (trained on --crop, validated at --size): a fixed-size timm backbone (ViT) is
+    built with timm's dynamic_img_size (position embeddings interpolated), one that has none is refused.
     Returns (model, note saying which weights were used)."""
     pretrained = "none" if pretrained is None else str(pretrained)
     check_model_name(name)
@@ -101,7 +103,7 @@ def create_model(name: str, in_chans: int, num_classes: int, pretrained: str | o
         backbone, features, note = _smp_backbone(name[len(SMP_PREFIX):], in_chans, pretrained, regularise)
         fmt = "NCHW"
     else:
-        backbone, note = _timm_backbone(name, in_chans, pretrained, img_size, regularise)
+        backbone, note = _timm_backbone(name, in_chans, pretrained, img_size, regularise, dynamic_size)
         features, fmt = backbone.num_features, getattr(backbone, "output_fmt", "NCHW")
         fmt = fmt if isinstance(fmt, str) else getattr(fmt, "value", "NCHW")
     from timm.layers import DropPath
@@ -150,8 +152,21 @@ def _pretrained_file(pretrained: str) -> Path | None:
     return path
 
 
+def is_fixed_size(name: str) -> bool:
+    """Whether timm builds `name` for one input size (ViTs and other models with position embeddings)."""
+    from timm.models import get_pretrained_cfg
+
+    if name.startswith(SMP_PREFIX):
+        return False
+    try:
+        cfg = get_pretrained_cfg(name)
+    except RuntimeError:
+        return False
+    return bool(cfg is not None and cfg.fixed_input_size)
+
+
 def _timm_backbone(name: str, in_chans: int, pretrained: str, img_size: int | None,
-                   regularise: dict | None = None) -> tuple[nn.Module, str]:
+                   regularise: dict | None = None, dynamic_size: bool = False) -> tuple[nn.Module, str]:
     from timm.models import get_pretrained_cfg
 
     try:
@@ -161,6 +176,8 @@ def _timm_backbone(name: str, in_chans: int, pretrained: str, img_size: int | No
     kwargs = dict(in_chans=in_chans, num_classes=0, global_pool="", **(regularise or {}))
     if cfg is not None and cfg.fixed_input_size and img_size:
         kwargs["img_size"] = img_size
+    if cfg is not None and cfg.fixed_input_size and dynamic_size:
+        kwargs["dynamic_img_size"] = True
     file = _pretrained_file(pretrained)
     if file is not None:
         note = f"weights from {file}"
@@ -202,6 +219,10 @@ def _create_timm(name: str, regularise: dict | None, **kwargs) -> nn.Module:
     try:
         return timm.create_model(name, **kwargs)
     except TypeError as err:  # the model's constructor has no such argument
+        if kwargs.get("dynamic_img_size") and "dynamic_img_size" in str(err):
+            raise KitError(f"model {name!r} is built for one input size and timm cannot make it take others "
+                           "(no dynamic_img_size): --crop would train it at the crop and validate it at --size; "
+                           "drop --crop or use another backbone") from None
         if regularise and any(key in str(err) for key in regularise):
             names = " and ".join({"drop_path_rate": "drop_path", "drop_rate": "drop_rate"}[k] for k in regularise)
             raise KitError(f"model {name!r} does not support {names} (timm: {err})") from None
@@ -322,6 +343,7 @@ def build_model(settings, spec) -> tuple[Classifier, str]:
     torch.manual_seed(settings.seed)
     model, note = create_model(settings.model, spec.num_channels, spec.num_classes, settings.pretrained,
                                settings.pool, settings.dropout, img_size=settings.crop or settings.size,
-                               drop_path=settings.drop_path, drop_rate=settings.drop_rate)
+                               drop_path=settings.drop_path, drop_rate=settings.drop_rate,
+                               dynamic_size=settings.crop is not None and settings.crop != settings.size)
     model.task = task_of(spec)  # how its logits become probabilities (kit.train.task.probabilities)
     return model, note
