@@ -75,7 +75,7 @@ def test_notebook_train_writes_a_gpu_kernel_without_internet_that_trains_within_
     script = (project / "nb" / "train.py").read_text()
     compile(script, "train.py", "exec")
     assert "TRAIN = ['--model', 'test_resnet', '--fold', '1', '--epochs', '3', '--size', '64']" in script
-    assert "TIME_LIMIT = '8h40m'" in script and "--no-index" in script and script.count("/kaggle") == 1
+    assert "TIME_LIMIT = '8h40m00s'" in script and "--no-index" in script and script.count("/kaggle") == 1
     assert "torch.distributed.run" in script  # two GPUs: the fold under DDP
 
 
@@ -87,7 +87,7 @@ def test_fold_all_writes_one_kernel_per_fold_and_resume_from_attaches_each_earli
         meta = json.loads((project / "nb" / f"fold{fold}" / "kernel-metadata.json").read_text())
         assert meta["id"] == f"{KERNEL}-fold{fold}" and meta["kernel_sources"] == [f"{KERNEL}-fold{fold}"]
         script = (project / "nb" / f"fold{fold}" / "train.py").read_text()
-        assert f"RESUME_FROM = '{KERNEL}-fold{fold}'" in script and "TIME_LIMIT = '11h40m'" in script
+        assert f"RESUME_FROM = '{KERNEL}-fold{fold}'" in script and "TIME_LIMIT = '11h40m00s'" in script
 
 
 @pytest.mark.parametrize("args,message", [
@@ -95,7 +95,7 @@ def test_fold_all_writes_one_kernel_per_fold_and_resume_from_attaches_each_earli
     (["--resume"], "--resume: set by the training kernel itself"),
     (["--epoch", "2"], "No such option '--epoch'"),
     (["--session-limit", "20m"], "leaves no time to train"),
-    (["--session-limit", "soon"], "--session-limit 'soon': expected a duration"),
+    (["--session-limit", "soon"], "--session-limit: 'soon' is not a duration"),
     (["--gpus", "0,1"], "--gpus 0,1: fans several folds out in one kernel; give --fold all"),
     (["--fold", "all", "--gpus", "0"], "2 folds on 1 GPUs would run in waves"),
     (["--blend", "x.json"], "--blend: only for inference kernels"),

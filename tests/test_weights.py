@@ -18,6 +18,8 @@ from safetensors.torch import load_file, save
 from kit.cli import main
 from kit.train.models import create_model
 
+pytest_plugins = ["kaggle_server"]  # the stand-in Kaggle server's fixtures: kaggle, stand_in
+
 REPO = "timm/test_resnet.r160_in1k"  # timm's pretrained_cfg of test_resnet names this hub repository
 
 
@@ -94,3 +96,18 @@ def test_weights_refusals_are_one_line(tmp_path):
     assert "not a kit weights folder" in error_line(run(main, ["weights", "test_resnet", "--out",
                                                                str(tmp_path / "taken")]))
     assert not (tmp_path / "w").exists()
+
+
+def test_upload_makes_the_weights_folder_a_kaggle_dataset(kaggle, weights_dir, tmp_path):
+    import shutil
+
+    out = tmp_path / "W"
+    shutil.copytree(weights_dir[0], out)
+    result = CliRunner().invoke(main, ["weights", "--out", str(out), "--upload", "tester/timm-weights"])
+    assert result.exit_code == 0, result.output
+    create, = kaggle.calls("CreateDataset")
+    assert (create.json()["ownerSlug"], create.json()["slug"]) == ("tester", "timm-weights")
+    assert {"weights.json", "test_resnet.zip"} <= set(kaggle.dataset_files("tester/timm-weights"))
+    assert "dataset tester/timm-weights: created, ready" in result.output
+    assert "not a kit weights folder" in error_line(CliRunner().invoke(main, ["weights", "--out", str(tmp_path),
+                                                                              "--upload", "tester/x-weights"]))

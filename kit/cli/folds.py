@@ -1,4 +1,4 @@
-"""`kit folds`: multi-label stratified k-fold splits of train.csv."""
+"""`kit folds`: stratified k-fold splits of train.csv, groups kept whole."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,7 +21,9 @@ from kit.settings.train import train_value
 def folds(data_dir, config_path, out, **options):
     """Split train.csv into K multi-label stratified folds (iterative stratification).
 
-    Every class is spread over the folds as evenly as its count allows. Prints and saves a table of
+    Every class is spread over the folds as evenly as its count allows (`task: multiclass`: scikit-learn's
+    stratified k-fold on the one class). The spec's `group_column` (RANZCR's PatientID) keeps each group inside
+    one fold, as --groups does; given both, both apply. Prints and saves a table of
     per-class counts per fold (<out>_summary.csv) and warns about classes with fewer samples than folds.
     Settings: defaults, then the config's folds: section, then these options.
 
@@ -37,8 +39,9 @@ def folds(data_dir, config_path, out, **options):
     values = context.section(FOLDS, options)
     out = out or Path(train_value(context.config.section("train"), "folds", context.source))
     labels = context.data.train_labels()
+    groups = context.data.train_groups()
     _, summary, warnings = make_folds(labels, context.data.spec, out=out, k=values["k"], seed=values["seed"],
-                                      groups_file=values["groups"])
+                                      groups_file=values["groups"], label_groups=groups)
     click.echo(summary.to_string(index=False))
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -9,7 +9,7 @@ from kit.cli.group import main
 
 
 @main.command()
-@click.argument("models", nargs=-1, required=True)
+@click.argument("models", nargs=-1)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The folder to write: <model>/model.safetensors + pretrained_cfg.json per model.")
 @click.option("--upload", "upload_ref", default=None,
@@ -25,11 +25,17 @@ def weights(models, out_dir, upload_ref, public, wait_s):
 
     \b
     kit weights resnet34 efficientnet_b0 --out weights/ --upload me/timm-weights
+    kit weights --out weights/ --upload me/timm-weights     # upload the folder already there
     """
     from kit.deploy.weights import download_weights, upload_weights
+    from kit.errors import KitError
 
-    download_weights(models, out_dir, ref=upload_ref, log=click.echo)
-    click.echo(f"wrote {out_dir}: " + ", ".join(models))
+    if models:
+        download_weights(models, out_dir, ref=upload_ref, log=click.echo)
+        click.echo(f"wrote {out_dir}: " + ", ".join(models))
+    elif not upload_ref:
+        raise KitError("give the timm models whose weights to download (kit weights resnet34 --out DIR), or "
+                       "--upload owner/slug to upload DIR as it is")
     if upload_ref:
         outcome = upload_weights(out_dir, upload_ref, public=public, wait=wait_s, log=click.echo)
         click.echo(f"dataset {upload_ref}: {outcome}, ready: https://www.kaggle.com/datasets/{upload_ref}")

@@ -34,6 +34,7 @@ import numpy as np
 
 from kit import io
 from kit.data.cache_space import check_space
+from kit.data.dicom import window_meta
 from kit.data.reading import CompetitionData, DecodingStore, ImageStore, Source
 from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
@@ -166,7 +167,7 @@ def npy_layout(path: Path) -> tuple[tuple[int, ...], int]:
 def meta_mismatch(manifest: dict, split: str, size: int, spec: CompetitionSpec, sources: Sequence[Source]) -> str | None:
     """Why a manifest does not describe this split/size/spec/sources, or None when it does."""
     expected = {"split": split, "size": size, "channels": list(spec.channels), "image_ext": spec.image_ext,
-                "sources": source_meta(sources)}
+                "sources": source_meta(sources), **window_meta(spec)}
     for key, value in expected.items():
         if manifest.get(key) != value:
             return f"{key} changed ({manifest.get(key)!r} in the cache, {value!r} now)"
@@ -368,6 +369,7 @@ def _decode_rows(rows: Sequence[int]) -> list[tuple[int, str | None]]:
 def _write_manifest(files: SplitFiles, split, size, spec, sources, ids, complete, bad) -> None:
     manifest = {
         "format": FORMAT, "split": split, "size": size, "channels": list(spec.channels), "image_ext": spec.image_ext,
+        **window_meta(spec),
         "sources": source_meta(sources), "shape": [len(ids), size, size, spec.num_channels], "dtype": "uint8",
         "complete": bool(complete), "bad": list(bad), "signature_sha256": io.sha256_file(files.signature),
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "ids": list(ids),

@@ -1,4 +1,5 @@
-"""`kit folds`: k-fold multi-label iterative stratification, optionally keeping groups together."""
+"""`kit folds`: k-fold multi-label iterative stratification (multiclass: scikit-learn's stratified k-fold on the one
+class), optionally keeping groups together (a `--groups` file, the spec's `group_column`, or both)."""
 from __future__ import annotations
 
 import os
@@ -16,7 +17,7 @@ from kit.layout import FOLDS_FILE, folds_summary
 
 
 def assign_folds(labels: pd.DataFrame, num_classes: int, k: int = 5, seed: int = 42,
-                 groups: pd.Series | None = None) -> np.ndarray:
+                 groups: pd.Series | None = None, multiclass: bool = False) -> np.ndarray:
     """Fold index (0..k-1) of each row of `labels` (columns Id, labels), stratified over all classes at once.
 
     With `groups` (a group name per row), whole groups are assigned, stratified by their members' label counts
@@ -26,6 +27,8 @@ def assign_folds(labels: pd.DataFrame, num_classes: int, k: int = 5, seed: int =
     if k < 2:
         raise KitError(f"--k must be at least 2, got {k}")
     matrix = labels_to_matrix(labels["labels"].tolist(), num_classes)
+    if multiclass:
+        return multiclass_folds(matrix.argmax(axis=1), k, seed, groups)
     if groups is not None:
         codes, unique_groups = pd.factorize(groups.to_numpy())
         if len(unique_groups) < k:
@@ -40,6 +43,46 @@ def assign_folds(labels: pd.DataFrame, num_classes: int, k: int = 5, seed: int =
     for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(matrix)), matrix)):
         folds[held_out] = fold
     return folds
+
+
+def multiclass_folds(classes: np.ndarray, k: int, seed: int, groups: pd.Series | None) -> np.ndarray:
+    """One class per sample: scikit-learn's StratifiedKFold, or StratifiedGroupKFold keeping each group whole."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    units = len(classes) if groups is None else groups.nunique()
+    if units < k:
+        raise KitError(f"cannot make {k} folds from {units} {'samples' if groups is None else 'groups'}")
+    if groups is None:
+        splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(classes, classes)
+    else:
+        codes = pd.factorize(groups.to_numpy())[0]
+        splits = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(classes, classes, codes)
+    folds = np.empty(len(classes), dtype=np.int64)
+    for fold, (_, held_out) in enumerate(splits):
+        folds[held_out] = fold
+    return folds
+
+
+def join_groups(*groupings: pd.Series | None) -> pd.Series | None:
+    """One group per Id such that Ids sharing a group in any of `groupings` share one (connected components):
+    a `--groups` file of near-duplicates and RANZCR's PatientID both hold."""
+    given = [g for g in groupings if g is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(given[0])
+    rows, cols = [], []
+    for grouping in given:
+        codes = pd.factorize(grouping.to_numpy())[0]
+        first = pd.Series(np.arange(n)).groupby(codes).transform("first").to_numpy()
+        rows.append(np.arange(n))
+        cols.append(first)  # each member joined to its group's first member
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    _count, component = connected_components(graph, directed=False)
+    return pd.Series(component.astype(str), index=given[0].index)
 
 
 def stratify_groups(counts: np.ndarray, sizes: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -108,10 +151,19 @@ MAX_CLASS_WARNINGS = 30  # every class of a 28-class competition; a count beyond
 
 
 def make_folds(labels: pd.DataFrame, spec: CompetitionSpec, out: str | os.PathLike = FOLDS_FILE,
-               k: int = 5, seed: int = 42, groups_file: str | os.PathLike | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Assign folds, write `out` (Id,fold) and its per-class summary beside it; return (folds, summary, warnings)."""
+               k: int = 5, seed: int = 42, groups_file: str | os.PathLike | None = None,
+               label_groups: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Assign folds, write `out` (Id,fold) and its per-class summary beside it; return (folds, summary, warnings).
+
+    `label_groups`: the group of each Id from the train CSV's `group_column` (indexed by Id); with `groups_file`
+    too, both apply."""
     groups = read_groups(groups_file, labels["Id"]) if groups_file else None
-    folds = assign_folds(labels, spec.num_classes, k=k, seed=seed, groups=groups)
+    if label_groups is not None:
+        # Ids without a group (an external source's) stand alone.
+        column = labels["Id"].map(label_groups)
+        column = column.where(column.notna(), "\0" + labels["Id"])
+        groups = join_groups(groups, column)
+    folds = assign_folds(labels, spec.num_classes, k=k, seed=seed, groups=groups, multiclass=spec.multiclass)
     frame = pd.DataFrame({"Id": labels["Id"], "fold": folds})
     summary = fold_summary(labels, folds, spec, k)
     warnings = [

@@ -150,6 +150,9 @@ FIELDS = (
     Field("std", None, None, "Per-channel normalisation std (0..1); default: measured on training images.",
           nullable=True, parse=parse_channel_values, cli=False),
     Field("progress", True, bool, "Show a progress bar per epoch."),
+    Field("track", "none", str, "Experiment tracking besides TensorBoard's (always written to <run>/tb/): mlflow "
+          "logs each fold as an MLflow run under one per model ($MLFLOW_TRACKING_URI, else sqlite:///mlruns.db).",
+          ("none", "mlflow")),
     Field("time_limit", None, str, "Stop cleanly before this much time has passed (8h30m, 45m, 90s), keeping room "
           "for the final prediction: last.pt is saved and kit train exits with code 75; run the same command with "
           "--resume to continue. A limit too short for the prediction is refused before training.", nullable=True,

@@ -1,0 +1,106 @@
+"""DICOM images (`image_ext: dcm`): pixels to Hounsfield units, HU windows to 8-bit channels.
+
+Pixels become Hounsfield units through the file's RescaleSlope and RescaleIntercept (pydicom's modality LUT), for
+signed and unsigned storage alike (PixelRepresentation says which; pydicom reads the stored integers as such).
+Each (center, width) window maps HU linearly onto 0..255, `center - width/2` to 0 and `center + width/2` to 255,
+clipped (the windowing of RSNA's winners; DICOM's own VOI formula differs by half a unit, nothing a model sees).
+`windows: file` takes the file's own WindowCenter/WindowWidth (the first, where several are listed); without
+`windows` the HU range -1024..3071 is scaled to 0..255.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from kit.errors import KitError
+
+HU_RANGE = (-1024.0, 3071.0)  # what a 12-bit CT stores, air to dense bone: the range scaled without windows
+
+# What `pip install` adds the decoder of a compressed transfer syntax pydicom does not decode by itself.
+DECODERS = {
+    "1.2.840.10008.1.2.4.50": "pylibjpeg-libjpeg",  # JPEG baseline
+    "1.2.840.10008.1.2.4.51": "pylibjpeg-libjpeg",  # JPEG extended
+    "1.2.840.10008.1.2.4.57": "pylibjpeg-libjpeg",  # JPEG lossless
+    "1.2.840.10008.1.2.4.70": "pylibjpeg-libjpeg",  # JPEG lossless, first-order prediction
+    "1.2.840.10008.1.2.4.80": "pyjpegls",  # JPEG-LS lossless
+    "1.2.840.10008.1.2.4.81": "pyjpegls",  # JPEG-LS near-lossless
+    "1.2.840.10008.1.2.4.90": "pylibjpeg-openjpeg",  # JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.91": "pylibjpeg-openjpeg",  # JPEG 2000
+}
+
+
+def read_dataset(path: Path):
+    """The parsed file, or one line naming it when it is not DICOM."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(path)
+    except (InvalidDicomError, OSError, ValueError, EOFError) as err:
+        raise KitError(f"{path}: not a readable DICOM file ({type(err).__name__}: {err})") from None
+
+
+def hounsfield(dataset, path: Path) -> np.ndarray:
+    """H x W float32 Hounsfield units of one slice."""
+    from pydicom.pixels import apply_modality_lut
+
+    if "PixelData" not in dataset:
+        raise KitError(f"{path}: no pixel data (the DICOM file has no PixelData element)")
+    try:
+        stored = dataset.pixel_array
+    except Exception as err:  # noqa: BLE001 - pydicom raises several types for a missing decoder
+        syntax = dataset.file_meta.get("TransferSyntaxUID") if hasattr(dataset, "file_meta") else None
+        if syntax is not None and getattr(syntax, "is_compressed", False):
+            package = DECODERS.get(str(syntax), "pylibjpeg")
+            raise KitError(f"{path}: transfer syntax {syntax.name} ({syntax}) cannot be decoded here: "
+                           f"pip install {package}") from None
+        raise KitError(f"{path}: cannot decode the pixel data ({type(err).__name__}: {err})") from None
+    if stored.ndim != 2:
+        raise KitError(f"{path}: pixel data of shape {stored.shape}; expected one 2-D slice")
+    return np.asarray(apply_modality_lut(stored, dataset), dtype=np.float32)
+
+
+def window(hu: np.ndarray, center: float, width: float) -> np.ndarray:
+    """Hounsfield units -> uint8 through one (center, width) window."""
+    low = center - width / 2.0
+    scaled = (hu - np.float32(low)) * np.float32(255.0 / width)
+    return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
+
+
+def first_value(value) -> float:
+    """WindowCenter/WindowWidth may list several values (multi-valued): the first is the primary window."""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        value = value[0]
+    return float(value)
+
+
+def file_window(dataset, path: Path) -> tuple[float, float]:
+    if "WindowCenter" not in dataset or "WindowWidth" not in dataset:
+        raise KitError(f"{path}: no WindowCenter/WindowWidth, which windows: file reads (list windows in kit.yaml)")
+    center, width = first_value(dataset.WindowCenter), first_value(dataset.WindowWidth)
+    if not width > 0:
+        raise KitError(f"{path}: WindowWidth {width} is not positive")
+    return center, width
+
+
+def read_dicom(path: Path, windows: Sequence[Sequence[float]] | str | None) -> np.ndarray:
+    """One DICOM slice -> H x W x C uint8: one channel per window (in order), the file's own window, or the HU
+    range -1024..3071 scaled."""
+    dataset = read_dataset(path)
+    hu = hounsfield(dataset, path)
+    if windows == "file":
+        chosen = [file_window(dataset, path)]
+    elif windows is None:
+        low, high = HU_RANGE
+        chosen = [((low + high) / 2.0, high - low)]
+    else:
+        chosen = [tuple(w) for w in windows]
+    return np.stack([window(hu, center, width) for center, width in chosen], axis=-1)
+
+
+def window_meta(spec) -> dict:
+    """What a cache records of the windows: a DICOM's pixels are its windowed channels, so other windows mean
+    another cache (nothing without windows, so caches of other images stay valid)."""
+    return {} if spec.windows is None else {"windows": spec.to_dict()["windows"]}
