@@ -40,22 +40,22 @@ def settings_for(args, root: Path, name: str, **extra):
     return resolve_settings(options=values)[0]
 
 
-def train(settings, data) -> tuple[int, float, list[float]]:
-    """(exit code, wall seconds, training seconds per epoch) of one `kit train`-equivalent command."""
+def train(settings, data) -> tuple[int, float, list[float], str]:
+    """(exit code, wall seconds, training seconds per epoch, the stop line) of one `kit train`-equivalent command."""
     import pandas as pd
 
     from kit.train.budget import TrainingStopped
     from kit.train.loop import train_runs
 
     started = time.perf_counter()
-    code = 0
+    code, line = 0, ""
     try:
         train_runs([settings], data, log=lambda line: None)
-    except TrainingStopped:
-        code = 75
+    except TrainingStopped as stopped:
+        code, line = 75, str(stopped)
     wall = time.perf_counter() - started
     history = settings.fold_run.history
-    return code, wall, (pd.read_csv(history)["seconds"].tolist() if history.is_file() else [])
+    return code, wall, (pd.read_csv(history)["seconds"].tolist() if history.is_file() else []), line
 
 
 def save_cost(settings, data, repeats: int = 5) -> tuple[float, float]:
@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--limits", default="30,60,120")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--only", choices=("checkpoint", "limits"), default=None, help="one half of the benchmark")
     args = parser.parse_args()
     import torch
 
@@ -101,7 +102,15 @@ def main() -> None:
     results = {"model": args.model, "size": args.size, "n_train": args.n_train, "epochs": args.epochs}
 
     # 1. checkpoint overhead, baseline and checkpointed runs alternating
-    _, _, first = train(settings_for(args, root, "warm"), data)
+    if args.only != "limits":
+        checkpoint_overhead(args, root, data, results)
+    if args.only != "checkpoint":
+        stopping(args, root, data, results)
+    print(json.dumps(results, indent=1))
+
+
+def checkpoint_overhead(args, root: Path, data, results: dict) -> None:
+    _, _, first, _ = train(settings_for(args, root, "warm"), data)
     interval = max(0.5, sum(first) / len(first) / 3)
     plain, checkpointed = [], []
     for repeat in range(args.repeats):
@@ -114,14 +123,22 @@ def main() -> None:
                              "save_s": round(seconds, 3), "last_pt_mb": round(megabytes, 1)}
     print(json.dumps(results["checkpoint"]), flush=True)
 
-    # 2. how close to the limit a run stops
+
+def stopping(args, root: Path, data, results: dict) -> None:
+    """2. how close to the limit a run stops"""
+    from kit.errors import KitError
+
     results["limits"] = []
     for limit in (float(v) for v in args.limits.split(",")):
-        code, wall, _ = train(settings_for(args, root, f"limit{limit:g}", epochs=1000, time_limit=f"{limit:g}s"), data)
-        results["limits"].append({"limit_s": limit, "exit": code, "wall_s": round(wall, 2),
-                                  "seconds_left": round(limit - wall, 2)})
+        try:
+            code, wall, epochs, line = train(settings_for(args, root, f"limit{limit:g}", epochs=1000,
+                                               time_limit=f"{limit:g}s"), data)
+        except KitError as err:  # refused: the prediction alone does not fit
+            results["limits"].append({"limit_s": limit, "refused": str(err)})
+        else:
+            results["limits"].append({"limit_s": limit, "exit": code, "wall_s": round(wall, 2),
+                                      "seconds_left": round(limit - wall, 2), "epoch_s": epochs, "stop": line})
         print(json.dumps(results["limits"][-1]), flush=True)
-    print(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

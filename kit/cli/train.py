@@ -45,6 +45,9 @@ def train(fold, models, resume, gpus, data_dir, config_path, **options):
       torchrun --nproc_per_node 4 -m kit train --fold 0 ...   one fold, data-parallel (DDP)
       kit train --fold all --gpus 0,1,2,3                     folds in parallel, one per GPU
     """
+    import kit.train.budget as budget  # no torch yet: the clock of --time-limit starts before torch loads
+
+    started = budget.clock()
     from kit.settings import resolve_settings
     from kit.train.budget import TrainingStopped
     from kit.train.distributed import is_main_process
@@ -57,7 +60,7 @@ def train(fold, models, resume, gpus, data_dir, config_path, **options):
         _fan_out(runs, context.data, fold, gpus, resume)
         return
     try:
-        results = train_runs(runs, context.data, fold, resume=resume, log=click.echo)
+        results = train_runs(runs, context.data, fold, resume=resume, log=click.echo, started=started)
     except TrainingStopped as stopped:  # last.pt is saved; exit 75 says "run again with --resume"
         if is_main_process():
             click.echo(str(stopped))

@@ -98,9 +98,10 @@ class Budget:
     `limit` / `checkpoint_every`: seconds or None. A Budget without either still stops on SIGTERM/SIGINT
     while `watch_signals()` is active."""
 
-    def __init__(self, limit: float | None = None, checkpoint_every: float | None = None):
+    def __init__(self, limit: float | None = None, checkpoint_every: float | None = None,
+                 started: float | None = None):
         self.limit, self.checkpoint_every = limit, checkpoint_every
-        self.started = clock()
+        self.started = clock() if started is None else started
         self.signalled: str | None = None
         self.recent_steps: list[float] = []
         self.epoch_end: float | None = None  # longest observed epoch end (validation, SWA, save)
@@ -112,11 +113,11 @@ class Budget:
         self.last_save = self.started
 
     @classmethod
-    def from_settings(cls, settings) -> Budget:
+    def from_settings(cls, settings, started: float | None = None) -> Budget:
         limit = parse_duration(settings.time_limit, "--time-limit") if settings.time_limit else None
         every = (parse_duration(settings.checkpoint_every, "--checkpoint-every")
                  if settings.checkpoint_every else None)
-        return cls(limit, every)
+        return cls(limit, every, started)
 
     def elapsed(self) -> float:
         return clock() - self.started

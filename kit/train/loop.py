@@ -499,13 +499,14 @@ def check_runs(runs: list[Settings], data: CompetitionData, fold: str | int | No
 
 
 def train_runs(runs: list[Settings], data: CompetitionData, fold: str | int | None = None, resume: bool = False,
-               log: Callable[[str], None] = print) -> list[FoldResult]:
+               log: Callable[[str], None] = print, started: float | None = None) -> list[FoldResult]:
     """Every model of `runs` on `fold` (a number, 'all', or None for each run's own), one after another.
 
-    Every run's settings (kit.train.checks) and the data folder are checked before the first run starts."""
+    Every run's settings (kit.train.checks) and the data folder are checked before the first run starts.
+    `started`: when the command began (kit.train.budget.clock), where --time-limit counts from."""
+    budget = Budget.from_settings(runs[0], started)  # one clock for the whole command
     check_runs(runs, data, fold)
     plan = [settings.replace(fold=k) for settings in runs
             for k in fold_numbers(settings.fold if fold is None else fold, settings.folds)]
-    budget = Budget.from_settings(runs[0])  # one clock for the whole command
     with budget.watch_signals():
         return [train_fold(settings, data, resume=resume, log=log, budget=budget) for settings in plan]
