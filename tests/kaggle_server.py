@@ -88,6 +88,7 @@ class StandIn:
     rules_accepted: bool = True
     polls_to_score: int = 1
     score: str = "0.4321"
+    scores: dict = field(default_factory=dict)  # ref -> (public, private): per-submission scores instead of `score`
     scoring_error: str = ""  # set to make every submission end in ERROR with this description
     archive: bytes | None = None  # the whole-competition zip; built from `files` when None
     polls_to_ready: int | None = 1  # dataset status calls before READY; None = never ready
@@ -219,7 +220,8 @@ class StandIn:
                     sub["status"] = "ERROR" if self.scoring_error else "COMPLETE"
                 item = {k: v for k, v in sub.items() if k not in ("polls", "kernel", "kernelVersion")}
                 if item["status"] == "COMPLETE":
-                    item.update(publicScore=self.score, privateScore="")
+                    public, private = self.scores.get(sub["ref"], (self.score, ""))
+                    item.update(publicScore=public, privateScore=private)
                 if item["status"] == "ERROR":
                     item["errorDescription"] = self.scoring_error
                 items.append(item)

@@ -75,7 +75,7 @@ def test_notebook_train_writes_a_gpu_kernel_without_internet_that_trains_within_
     script = (project / "nb" / "train.py").read_text()
     compile(script, "train.py", "exec")
     assert "TRAIN = ['--model', 'test_resnet', '--fold', '1', '--epochs', '3', '--size', '64']" in script
-    assert "TIME_LIMIT = '8h40m'" in script and "--no-index" in script and script.count("/kaggle") == 1
+    assert "TIME_LIMIT = '8h40m00s'" in script and "--no-index" in script and script.count("/kaggle") == 1
     assert "torch.distributed.run" in script  # two GPUs: the fold under DDP
 
 
@@ -87,7 +87,7 @@ def test_fold_all_writes_one_kernel_per_fold_and_resume_from_attaches_each_earli
         meta = json.loads((project / "nb" / f"fold{fold}" / "kernel-metadata.json").read_text())
         assert meta["id"] == f"{KERNEL}-fold{fold}" and meta["kernel_sources"] == [f"{KERNEL}-fold{fold}"]
         script = (project / "nb" / f"fold{fold}" / "train.py").read_text()
-        assert f"RESUME_FROM = '{KERNEL}-fold{fold}'" in script and "TIME_LIMIT = '11h40m'" in script
+        assert f"RESUME_FROM = '{KERNEL}-fold{fold}'" in script and "TIME_LIMIT = '11h40m00s'" in script
 
 
 @pytest.mark.parametrize("args,message", [
@@ -95,7 +95,7 @@ def test_fold_all_writes_one_kernel_per_fold_and_resume_from_attaches_each_earli
     (["--resume"], "--resume: set by the training kernel itself"),
     (["--epoch", "2"], "No such option '--epoch'"),
     (["--session-limit", "20m"], "leaves no time to train"),
-    (["--session-limit", "soon"], "--session-limit 'soon': expected a duration"),
+    (["--session-limit", "soon"], "--session-limit: 'soon' is not a duration"),
     (["--gpus", "0,1"], "--gpus 0,1: fans several folds out in one kernel; give --fold all"),
     (["--fold", "all", "--gpus", "0"], "2 folds on 1 GPUs would run in waves"),
     (["--blend", "x.json"], "--blend: only for inference kernels"),
@@ -246,3 +246,74 @@ def test_training_bundle_holds_wheels_spec_train_section_and_folds_and_no_member
     assert json.loads((project / "tb" / "bundle.json").read_text())["kind"] == "train"
     assert "--train makes a bundle for training kernels" in error_line(
         run("bundle", "tb2", "--train", "--blend", tiny_blend.json))
+
+
+# ---------------------------------------------------------------- the script itself, run here as Kaggle would
+
+
+def kit_train_has_time_limit() -> bool:
+    from kit.settings.train import FIELDS
+
+    return any(f.name == "time_limit" for f in FIELDS)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not kit_train_has_time_limit(), reason="kit train --time-limit (issue 21, kaggle-train) not in")
+def test_the_training_script_runs_offline_from_the_bundle_and_pulls_back_the_local_run_bit_for_bit(
+        kaggle, project, tiny_blend, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from test_bundle import shadow_site_packages
+
+    made = run("bundle", "tb", "--train", "--dep", "none")
+    assert made.exit_code == 0, made.output
+    bundle_ref = json.loads((project / "tb" / "bundle.json").read_text())["dataset"]
+    root = tmp_path / "kaggle"
+    shutil.copytree(project / "tb", root / "input" / bundle_ref.split("/")[1])  # attached as input/<slug>
+    shutil.copytree(tiny_blend.data, root / "input" / HPA.slug)
+    # the settings of tiny_blend's test_resnet runs (conftest.py), on the CPU
+    written = run("notebook", "nb", "--train", "--bundle", bundle_ref, "--model", "test_resnet", "--fold", "0",
+                  "--tta", "flip", "--batch-size", "8", "--size", "32", "--epochs", "1", "--workers", "0",
+                  "--no-progress", "--device", "cpu")
+    assert written.exit_code == 0, written.output
+
+    venv = tmp_path / "venv"  # fresh, without kit: kit comes from the bundle's wheel, torch & co. from the "image"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    (Path(purelib) / "kaggle_image.pth").write_text(str(shadow_site_packages(tmp_path / "image")) + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "KIT_WEIGHTS")}
+    env.update(KIT_KAGGLE_ROOT=str(root), PIP_NO_INDEX="1", OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    done = subprocess.run([python, project / "nb" / "train.py"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    working = root / "working"
+    status = json.loads((working / "kit-status.json").read_text())
+    assert status["exit_code"] == 0 and "--time-limit" in status["command"]
+
+    ref = json.loads((project / "nb" / "kernel-metadata.json").read_text())["id"]
+    outputs = {str(p.relative_to(working)): p.read_bytes() for p in working.rglob("*") if p.is_file()}
+    kaggle.kernels[ref] = {"versions": [{}], "status": "COMPLETE", "failure": "", "polls": 0, "log": done.stdout,
+                           "outputs": outputs}
+    pulled = run("pull", ref)
+    assert pulled.exit_code == 0, pulled.output
+    home, local = project / "runs" / "test_resnet" / "fold0", tiny_blend.runs / "test_resnet" / "fold0"
+    for name in ("oof.csv", "test.csv"):
+        assert (home / name).read_bytes() == (local / name).read_bytes(), name
+    theirs = torch_state(home / "best.pt")
+    ours = torch_state(local / "best.pt")
+    assert theirs.keys() == ours.keys() and all(torch_equal(theirs[k], ours[k]) for k in ours)
+
+
+def torch_state(path):
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return torch.equal(a, b)

@@ -15,7 +15,7 @@ from kit.blend.blending import blend_runs
 from kit.blend.methods import METHODS
 from kit.data.spec import HPA
 from kit.score.thresholds import MODES
-from kit.settings import BLEND, FOLDS, SUBMIT, TABLES, TRAIN, Field, Table
+from kit.settings import BLEND, FOLDS, SUBMIT, TABLES, TRAIN, TUNE, Field, Table
 
 
 def write_yaml(path, values):
@@ -134,8 +134,9 @@ def test_choices_come_from_the_registries_and_an_unknown_name_lists_them(blend_p
 
 
 def test_every_section_has_one_table_and_adding_a_field_is_one_line():
-    assert list(TABLES) == ["folds", "train", "blend", "submit"]
-    assert (TABLES["folds"], TABLES["train"], TABLES["blend"], TABLES["submit"]) == (FOLDS, TRAIN, BLEND, SUBMIT)
+    assert list(TABLES) == ["folds", "train", "blend", "submit", "tune"]
+    assert (TABLES["folds"], TABLES["train"], TABLES["blend"], TABLES["submit"], TABLES["tune"]) == \
+        (FOLDS, TRAIN, BLEND, SUBMIT, TUNE)
     extended = Table("blend", (*BLEND.fields, Field("stack_c", 1.0, float, "Inverse regularisation.", minimum=0)))
     assert extended.resolve({"stack_c": "0.5"}, {}, "kit.yaml")["stack_c"] == 0.5
     assert extended.resolve({}, {"stack_c": 2}, "kit.yaml")["stack_c"] == 2.0

@@ -143,7 +143,7 @@ def truth_matrix(folds: pd.DataFrame, labels: pd.DataFrame, spec: CompetitionSpe
 
 def blend_options(section: dict) -> dict:
     """The keyword options of `blend_runs` from a resolved `blend:` section (every field but where to write)."""
-    return {key: value for key, value in section.items() if key not in ("out", "name")}
+    return {key: value for key, value in section.items() if key not in ("out", "name", "track")}
 
 
 def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, folds_path: str | os.PathLike,

@@ -10,6 +10,7 @@ from kit.cli import (  # noqa: F401
     folds,
     infer,
     init,
+    lb,
     lr_find,
     notebook,
     predict,
@@ -20,6 +21,8 @@ from kit.cli import (  # noqa: F401
     submit,
     synth,
     train,
+    tune,
+    weights,
 )
 from kit.cli.group import main
 

@@ -85,5 +85,10 @@ def blend(run_dirs, runs_root, folds_path, data_dir, config_path, **options):
         twins = result.twins
         click.echo(f"duplicates ({twins.path}): {twins.groups} test groups averaged ({twins.averaged_rows} rows)"
                    + (f"; labels copied from train twins to {len(twins.copied)} test images" if values["leak"] == "copy" else ""))
+    if values["track"] == "mlflow":
+        from kit.track.mlflow_store import log_blend, tracking_uri
+
+        run_id = log_blend(result, spec, values, result.files["json"])
+        click.echo(f"logged the blend to MLflow ({tracking_uri()}, run {run_id})")
     written = ", ".join(str(path) for kind, path in result.files.items() if kind != "csv")
     click.echo(f"wrote {result.files['csv']} ({len(result.predicted)} rows, validated), {written}")

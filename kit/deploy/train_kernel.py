@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from kit.errors import KitError
 from kit.io import write_text
 from kit.kaggle.publish import KERNEL_WAIT, KernelRun, check_ref
 from kit.kaggle.pull import STATUS, STOPPED_EXIT_CODE, resume_command
+from kit.train.budget import format_duration, parse_duration  # noqa: F401 - the CLI reads durations from here
 
 SCRIPT = "train.py"
 WEIGHTS_MARKER = "weights.json"  # written by `kit weights` into its folder
@@ -40,32 +40,6 @@ MARGIN = 20 * 60.0  # installing kit, starting, and Kaggle saving /kaggle/workin
 RESERVED = {"data_dir": "--data", "config_path": "--config", "runs": "--runs", "folds": "--folds",
             "resume": "--resume", "gpus": "--gpus (give it to kit notebook)", "time_limit": "--time-limit "
             "(it follows --session-limit)", "fold": "--fold", "models": "--model"}
-
-_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
-
-
-def parse_duration(text: str, what: str) -> float:
-    """'9h', '8h30m', '45m', '90s' or a number of seconds -> seconds."""
-    text = str(text).strip().lower()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    match = _DURATION.fullmatch(text)
-    if not text or not match or not any(match.groups()):
-        raise KitError(f"{what} {text!r}: expected a duration such as 9h, 8h30m, 45m or 90s")
-    hours, minutes, seconds = (float(g or 0) for g in match.groups())
-    return hours * 3600 + minutes * 60 + seconds
-
-
-def format_duration(seconds: float) -> str:
-    """Whole seconds as kit train's --time-limit reads them: 31200 -> '8h40m', 95 -> '1m35s'."""
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
-    return text or "0s"
-
 
 TEMPLATE = '''"""Kit training kernel {kernel}: install kit offline from the bundle {bundle}, train fold {fold} of
 {competition} within {time_limit}, keep runs/ (and kit-status.json) in working/. Written by `kit notebook --train`;

@@ -25,9 +25,9 @@ from kit.data.spec import CompetitionSpec, spec_from_dict
 from kit.errors import KitError
 from kit.kaggle.publish import KernelRun, check_ref, fetch_output
 from kit.layout import BEST_CHECKPOINT, FoldRun, fold_dirs, model_dirs, run_dir
+from kit.train.budget import STOPPED_EXIT_CODE  # 75 (CONTRACTS.md): stopped by --time-limit, resumable
 
 STATUS = "kit-status.json"  # what a training kernel writes into /kaggle/working: {"exit_code", "command", ...}
-STOPPED_EXIT_CODE = 75  # kit.train.budget.STOPPED_EXIT_CODE (CONTRACTS.md): stopped by --time-limit, resumable
 REQUIRED = (BEST_CHECKPOINT, "oof.csv", "test.csv", "config.yaml")
 
 

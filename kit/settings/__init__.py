@@ -2,6 +2,7 @@
 
     kit.settings.train     `train:`  (FIELDS; `kit train`; saved beside each run as config.yaml)
     kit.settings.sections  `folds:`, `blend:`, `submit:` (`kit folds`, `kit blend`, `kit submit`)
+    kit.settings.tune      `tune:` (`kit tune`: the search space over train: settings, trials, folds, pruner)
     kit.settings.fields    the mechanism: Field, Table, Registry
 
 Values come from the defaults, then the section of `kit.yaml` (or `--config FILE`), then the command-line
@@ -21,8 +22,9 @@ from kit.settings.train import (
     resolve_settings,
     run_config,
 )
+from kit.settings.tune import TUNE
 
-TABLES = {table.section: table for table in (FOLDS, TRAIN, BLEND, SUBMIT)}
+TABLES = {table.section: table for table in (FOLDS, TRAIN, BLEND, SUBMIT, TUNE)}
 
-__all__ = ["BLEND", "DEFAULT_AUGMENT", "FIELD", "FIELDS", "FOLDS", "LOSSES", "SUBMIT", "TABLES", "TRAIN", "Field",
+__all__ = ["BLEND", "DEFAULT_AUGMENT", "FIELD", "FIELDS", "FOLDS", "LOSSES", "SUBMIT", "TABLES", "TRAIN", "TUNE", "Field",
            "Registry", "Settings", "Table", "normalise", "parse_loss", "resolve_settings", "run_config"]

@@ -52,6 +52,8 @@ BLEND = Table("blend", (
           "the competition's labels onto its test set; off unless asked).", LEAK_USES),
     Field("stacker", "logistic", str, "The second level of --method stack: logistic regression or histogram "
           "gradient boosting (scikit-learn).", STACKERS),
+    Field("track", "none", str, "mlflow: log the blend (settings, scores, members, the JSON) as an MLflow run "
+          "($MLFLOW_TRACKING_URI, else sqlite:///mlruns.db).", ("none", "mlflow")),
     Field("prior", None, Path, "With --thresholds ratio: CSV of class,rate (class name or index) giving the test "
           "set's positive rates; classes it leaves out keep their train rate.", nullable=True),
 ), check=_check_blend)
