@@ -95,7 +95,14 @@ def window_table(dtype: str, slope: float, intercept: float, windows: tuple) -> 
 
 def windowed(stored: np.ndarray, table: np.ndarray, channels: int) -> np.ndarray:
     """H x W x channels uint8 of a 16-bit slice through a packed `window_table`."""
+    import cv2
+
     looked_up = np.take(table, stored.view(np.uint16)).view(np.uint8).reshape(*stored.shape, 4)
+    # OpenCV drops the padding bytes ~20x faster than numpy's strided copy of 3 (or 1) bytes in 4.
+    if channels == 3:
+        return cv2.cvtColor(looked_up, cv2.COLOR_RGBA2RGB)
+    if channels == 1:
+        return cv2.extractChannel(looked_up, 0)[..., None]
     return np.ascontiguousarray(looked_up[..., :channels])
 
 
