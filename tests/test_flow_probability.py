@@ -3,6 +3,8 @@ one tiny epoch per fold, `kit blend`, `kit infer`, `kit submit --dry-run`; each 
 own shape and scored here with its own metric by scikit-learn against the hidden test labels."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,6 +55,45 @@ def score(preset: str, submission: pd.DataFrame, truth: pd.DataFrame) -> float:
     merged = truth.set_index(ids).loc[submission[ids]]
     present = [c for c in spec.classes if 0 < merged[c].sum() < len(merged)]
     return float(np.mean([roc_auc_score(merged[c], submission[c]) for c in present]))
+
+
+def train_truth(preset: str, data) -> pd.DataFrame:
+    """The train labels as an Id x class 0/1 frame, read with pandas from the competition's own file."""
+    spec = get_preset(preset).spec()
+    train = pd.read_csv(data / spec.train_csv, dtype={spec.id_column: str})
+    if preset == "rsna-ich-2019":
+        parts = train["ID"].str.extract(r"^(ID_[0-9a-f]+)_(\w+)$")
+        return train.assign(image=parts[0], subtype=parts[1]).pivot(index="image", columns="subtype",
+                                                                     values="Label")[list(spec.classes)]
+    if preset == "cassava-2020":
+        return pd.get_dummies(train.set_index("image_id")["label"]).reindex(columns=range(5), fill_value=0).set_axis(
+            list(spec.classes), axis=1).astype(int)
+    return train.set_index(spec.id_column)[list(spec.classes)]
+
+
+def oof_score(preset: str, truth: np.ndarray, probabilities: np.ndarray) -> float:
+    """The competition's metric on OOF rows, from scikit-learn (RSNA: the weighted mean over every cell)."""
+    if preset == "rsna-ich-2019":
+        weights = np.tile(get_preset(preset).spec().class_weight_array(), (len(truth), 1))
+        return log_loss(truth.ravel(), probabilities.ravel().clip(1e-15, 1 - 1e-15), sample_weight=weights.ravel())
+    if preset == "cassava-2020":
+        return accuracy_score(truth.argmax(axis=1), probabilities.argmax(axis=1))
+    scored = [c for c in range(truth.shape[1]) if 0 < truth[:, c].sum() < len(truth)]
+    return float(np.mean([roc_auc_score(truth[:, c], probabilities[:, c]) for c in scored]))
+
+
+@pytest.mark.slow
+def test_the_blend_scores_the_oof_rows_with_the_competitions_metric(project):
+    preset, root = project
+    spec = get_preset(preset).spec()
+    report = json.loads((root / "submissions/blend.json").read_text())
+    assert report["metric"] == spec.metric
+    oof = pd.concat([pd.read_csv(root / f"runs/test_resnet/fold{k}/oof.csv", dtype={spec.id_column: str})
+                     for k in (0, 1)]).set_index(spec.id_column)
+    truth = train_truth(preset, root / "data").loc[oof.index].to_numpy()
+    # one member blended by the mean: the blend's OOF score is the member's
+    expected = oof_score(preset, truth, oof[list(spec.classes)].to_numpy())
+    assert report["blend"]["score"]["oof"] == pytest.approx(expected, abs=1e-5)
 
 
 @pytest.mark.slow
