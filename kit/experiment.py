@@ -208,9 +208,10 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
             )
             log(result.submission.describe())
     log("")
-    log(f"OOF {spec.scorer.label} ({len(result.blend.truth)} train images, {len(fold_numbers)} folds; tuned = per-class "
-        "thresholds fit on all OOF rows, cv = fit on the other folds, the honest estimate):")
-    from kit.blend.report import summary_table
+    from kit.blend.report import score_legend, summary_table
+
+    log(f"OOF {spec.scorer.label} ({len(result.blend.truth)} train images, {len(fold_numbers)} folds; "
+        f"{score_legend(spec.scorer)}; cv is the honest estimate):")
 
     log(summary_table(result.blend))
     return result

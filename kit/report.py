@@ -14,7 +14,8 @@ from kit.errors import KitError
 from kit.layout import FoldRun, fold_dir_name, fold_dirs
 from kit.score.metrics import Metric, history_metric, parse_metric
 
-# history.csv's columns besides the metric's own (val_<metric> at 0.5 and val_<metric>_tuned, e.g. val_samples_f2)
+# history.csv's columns besides the metric's own (val_<metric> at 0.5 and val_<metric>_tuned, e.g. val_samples_f2;
+# val_<metric> alone for a metric without thresholds, e.g. val_logloss)
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "seconds")
 BLEND_KEYS = ("name", "method", "threshold_mode", "classes", "members", "blend")
 
@@ -34,6 +35,17 @@ def read_history(path: str | os.PathLike) -> tuple[pd.DataFrame, Metric]:
     if history.empty:
         raise KitError(f"{path}: no epochs recorded yet")
     return history, metric
+
+
+def monitored(history: pd.DataFrame, metric) -> pd.Series:
+    """The metric's column that picks best.pt: at tuned thresholds for an F-score, the metric itself for a
+    probability metric (it has no `_tuned` twin)."""
+    return history[metric.column + "_tuned" if metric.needs_thresholds else metric.column]
+
+
+def metric_limits(metric) -> dict:
+    """The y range of a metric's axis: [0, 1] for scores, free (from 0) for losses."""
+    return {"ylim": (0, 1)} if metric.higher_is_better else {"ylim": (0, None)}
 
 
 def _pyplot():
@@ -69,7 +81,7 @@ def plot_learning_curves(run_dir: str | os.PathLike, out: str | os.PathLike | No
     plt = _pyplot()
     run_dir = Path(run_dir)
     history, metric = read_history(FoldRun(run_dir).history)
-    at_05, tuned = history[metric.column], history[metric.column + "_tuned"]
+    tuned = monitored(history, metric)
     out = Path(out) if out else FoldRun(run_dir).curves
     title = " / ".join(run_dir.resolve().parts[-2:])
     figure, (loss_ax, f1_ax, lr_ax) = plt.subplots(1, 3, figsize=(15, 4.2))
@@ -78,12 +90,13 @@ def plot_learning_curves(run_dir: str | os.PathLike, out: str | os.PathLike | No
     loss_ax.plot(epochs, history["val_loss"], "o-", label="validation")
     loss_ax.set(title="Loss", xlabel="epoch", ylabel="loss")
     loss_ax.legend()
-    f1_ax.plot(epochs, at_05, "o-", label="at 0.5")
-    f1_ax.plot(epochs, tuned, "o-", label="tuned thresholds")
-    best = tuned.idxmax()
+    if metric.needs_thresholds:
+        f1_ax.plot(epochs, history[metric.column], "o-", label="at 0.5")
+    f1_ax.plot(epochs, tuned, "o-", label="tuned thresholds" if metric.needs_thresholds else "validation")
+    best = tuned.idxmax() if metric.higher_is_better else tuned.idxmin()
     f1_ax.plot(epochs[best], tuned[best], "*", color="black", markersize=12, zorder=3,
                label=f"best: {tuned[best]:.3f} (epoch {epochs[best]})")
-    f1_ax.set(title=f"Validation {metric.label}", xlabel="epoch", ylabel=metric.label, ylim=(0, 1))
+    f1_ax.set(title=f"Validation {metric.label}", xlabel="epoch", ylabel=metric.label, **metric_limits(metric))
     f1_ax.legend()
     lr_ax.plot(epochs, history["lr"], "o-", color="tab:gray")
     lr_ax.set(title="Learning rate (end of epoch)", xlabel="epoch", ylabel="lr")
@@ -114,18 +127,20 @@ def plot_folds(model_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     best, epochs, metrics = [], [], set()
     for name, run in runs.items():
         history, metric = read_history(FoldRun(run).history)
-        tuned = history[metric.column + "_tuned"]
+        tuned = monitored(history, metric)
         metrics.add(metric)
+        top = float(tuned.max() if metric.higher_is_better else tuned.min())
         line, = loss_ax.plot(history["epoch"], history["val_loss"], "o-", markersize=3, label=name)
         f1_ax.plot(history["epoch"], tuned, "o-", markersize=3, color=line.get_color(),
-                   label=f"{name} (best {tuned.max():.3f})")
-        best.append(tuned.max())
+                   label=f"{name} (best {top:.3f})")
+        best.append(top)
         epochs.extend(history["epoch"])
     if len(metrics) > 1:
         raise KitError(f"{model_dir}: its folds were scored with different metrics "
                        f"({', '.join(sorted(m.name for m in metrics))})")
     loss_ax.set(title="Validation loss", xlabel="epoch", ylabel="loss")
-    f1_ax.set(title=f"Validation {metric.label}, tuned thresholds", xlabel="epoch", ylabel=metric.label, ylim=(0, 1))
+    f1_ax.set(title=f"Validation {metric.label}" + (", tuned thresholds" if metric.needs_thresholds else ""),
+              xlabel="epoch", ylabel=metric.label, **metric_limits(metric))
     for axis in (loss_ax, f1_ax):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
@@ -158,12 +173,13 @@ def read_blend_report(path: str | os.PathLike) -> dict:
             entry["score"] = entry["f1"]  # written before the metric was the competition's (always macro F1)
     n = len(report["classes"])
     per_class = report["blend"].get("per_class", {})
-    for key in ("tuned", "cv", "support"):
+    member_key = "tuned" if parse_metric(report["metric"]).needs_thresholds else "cv"  # no thresholds: cv only
+    for key in (member_key, "cv", "support"):
         if len(per_class.get(key, ())) != n:
             raise KitError(f"{path}: blend.per_class.{key} should have {n} values, one per class")
     for member in report["members"]:
-        if len(member.get("per_class", {}).get("tuned", ())) != n:
-            raise KitError(f"{path}: member {member.get('name')!r}: per_class.tuned should have {n} values")
+        if len(member.get("per_class", {}).get(member_key, ())) != n:
+            raise KitError(f"{path}: member {member.get('name')!r}: per_class.{member_key} should have {n} values")
     return report
 
 
@@ -186,6 +202,8 @@ def plot_blend(path: str | os.PathLike, out: str | os.PathLike | None = None) ->
     report = read_blend_report(path)
     out = Path(out) if out else path.with_name(f"{path.stem}_per_class.png")
     classes, blend, metric = report["classes"], report["blend"], parse_metric(report["metric"])
+    if not metric.needs_thresholds:
+        return plot_probability_blend(report, out)
     figure = plt.figure(figsize=(per_class_width(len(classes)), 9.5 if len(classes) > MANY_CLASSES else 6.5))
     axes, histogram = per_class_axes(figure, len(classes))[:2]
     score = blend["score"]
@@ -195,6 +213,26 @@ def plot_blend(path: str | os.PathLike, out: str | os.PathLike | None = None) ->
                    metric.name, score.get("tuned"), histogram)
     figure.suptitle(f"{report['name']}: blend of {len(report['members'])}, OOF {metric.label} {score['at_0.5']:.3f} "
                     f"at 0.5, {score['tuned']:.3f} tuned, {score['cv']:.3f} cross-validated", fontweight="bold")
+    figure.tight_layout()
+    return _save(figure, out)
+
+
+def plot_probability_blend(report: dict, out: Path) -> Path:
+    """The per-class chart of a blend scored on the probabilities: each class's AUC or log loss (cross-validated),
+    the axis in the metric's direction."""
+    from kit.blend.report import draw_probability_classes, per_class_width
+
+    plt = _pyplot()
+    classes, blend, metric = report["classes"], report["blend"], parse_metric(report["metric"])
+    figure, axes = plt.subplots(figsize=(per_class_width(len(classes)), 6.5))
+    score = blend["score"]
+    draw_probability_classes(axes, classes, blend["per_class"]["support"],
+                             {m["name"]: m["per_class"]["cv"] for m in report["members"]}, blend["per_class"]["cv"],
+                             report["method"], metric.name, score.get("cv"))
+    parts = [f"{score[key]:.4f} {label}" for key, label in (("oof", "in-sample"), ("calibrated", "calibrated"),
+                                                             ("cv", "cross-validated")) if score.get(key) is not None]
+    figure.suptitle(f"{report['name']}: blend of {len(report['members'])}, OOF {metric.label} " + ", ".join(parts),
+                    fontweight="bold")
     figure.tight_layout()
     return _save(figure, out)
 

@@ -141,3 +141,22 @@ def test_other_methods_and_threshold_modes_reproduce_their_blend(tiny_blend, tmp
                 log=lambda line: None)
     assert out.path.read_bytes() == result.files["csv"].read_bytes()
     assert np.array_equal(out.thresholds, result.thresholds)
+
+
+@pytest.mark.parametrize("metric", ["logloss", "macro_auc"])
+def test_a_probability_metric_blend_with_calibration_is_reproduced(tiny_blend, tmp_path, metric):
+    import dataclasses
+
+    from kit.blend.blending import blend_runs
+    from kit.infer.apply import infer
+
+    spec = dataclasses.replace(HPA, metric=metric)
+    result = blend_runs([tiny_blend.runs], spec, tiny_blend.folds, tiny_blend.data / "sample_submission.csv",
+                        tiny_blend.data / "train.csv", tmp_path, metric, method="weighted", plot=False)
+    assert (result.calibration is not None) == (metric == "logloss")  # auto: log losses only
+    report = json.loads(result.files["json"].read_text())
+    assert report["thresholds"] is None and (report["calibration"] is not None) == (metric == "logloss")
+    out = infer(result.files["json"], tiny_blend.data, tmp_path / "again.csv", device="cpu", workers=0,
+                log=lambda line: None)
+    assert out.path.read_bytes() == result.files["csv"].read_bytes()
+    assert np.array_equal(out.scores, result.test)  # the calibrated probabilities, bit for bit

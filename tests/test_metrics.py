@@ -110,7 +110,7 @@ def test_metric_names_parse(text, expected):
     assert parse_metric(expected.name) == expected
 
 
-@pytest.mark.parametrize("text", ["f1", "weighted_f1", "macro_f0", "samples_f-2", "macro_auc", "samples_f2x", ""])
+@pytest.mark.parametrize("text", ["f1", "weighted_f1", "macro_f0", "samples_f-2", "macro_roc", "samples_f2x", ""])
 def test_unknown_metric_is_one_line_naming_the_key_and_the_grammar(text):
     with pytest.raises(KitError) as err:
         parse_metric(text)

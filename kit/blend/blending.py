@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from kit.blend.calibration import check_calibrate, resolve_calibrate
 from kit.blend.gather import Member, gather
 from kit.blend.methods import METHODS, Blender, check_method
+from kit.blend.probability import evaluate_probabilities, predicted_labels
 from kit.blend.report import write_outputs
-from kit.blend.result import BlendResult, Scores
+from kit.blend.result import BlendResult, Evaluation, Scores
 from kit.blend.stack import STACKERS
-from kit.blend.state import FittedBlend
 from kit.blend.twins import LEAKS, TwinUse, average_groups, copy_labels, pairs_within
 from kit.data.dups import read_pairs
 from kit.data.folds import read_folds
@@ -32,17 +32,6 @@ from kit.score.metrics import Metric, parse_metric
 from kit.score.thresholds import apply_thresholds, check_mode, fit_thresholds, read_prior
 
 __all__ = ["METHODS", "Blender", "BlendResult", "Scores", "blend_members", "blend_options", "blend_runs", "evaluate"]
-
-
-@dataclass
-class Evaluation:
-    scores: Scores
-    weights: np.ndarray
-    oof: np.ndarray
-    test: np.ndarray
-    fold_weights: dict[int, np.ndarray] = field(default_factory=dict)
-    state: FittedBlend | None = None
-    cv_predicted: np.ndarray | None = None  # each fold's labels from the fit without it (the cv score's)
 
 
 def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode: str = "per-class",
@@ -93,32 +82,66 @@ def evaluate(blender: Blender, truth: np.ndarray, fold_of_row: np.ndarray, mode:
 
 
 def blend_members(members: Sequence[Member], truth: np.ndarray, fold_of_row: np.ndarray, spec: CompetitionSpec,
-                  method: str = "mean", thresholds: str = "per-class", min_positives: int = 5,
-                  no_empty: bool = True, stacker: str = "logistic", prior: np.ndarray | None = None) -> BlendResult:
-    """Blend gathered members in memory (no files): score each member and the blend the same way."""
+                  method: str = "mean", thresholds: str | None = None, min_positives: int = 5,
+                  no_empty: bool = True, stacker: str = "logistic", prior: np.ndarray | None = None,
+                  calibrate: str = "auto") -> BlendResult:
+    """Blend gathered members in memory (no files): score each member and the blend the same way.
+
+    `thresholds` defaults to per-class for an F-score; a metric scored on the probabilities has none (see
+    `check_probability_options`). `calibrate`: auto | temperature | none (`kit.blend.calibration`)."""
+    metric = spec.scorer
+    thresholds = check_probability_options(metric, spec, method, thresholds, prior)
     check_method(method)
-    check_mode(thresholds)
     if len(np.unique(fold_of_row)) < 2:
         raise KitError("the folds file has a single fold; cross-validated scores need at least 2")
+    calibrating, note = resolve_calibrate(calibrate, metric)
     truth = np.asarray(truth, dtype=bool)
     oof = np.stack([member.oof for member in members])
     test = np.stack([member.test for member in members])
-    metric = spec.scorer
-    settings = dict(mode=thresholds, min_positives=min_positives, no_empty=no_empty, metric=metric)
+    if metric.needs_thresholds:
+        settings = dict(mode=thresholds, min_positives=min_positives, no_empty=no_empty, metric=metric)
+        run = evaluate
+    else:
+        settings = dict(metric=metric, weights=spec.class_weight_array(), calibrate=calibrating)
+        run = evaluate_probabilities
     member_scores = {
-        member.name: evaluate(Blender("mean", oof[i : i + 1], test[i : i + 1]), truth, fold_of_row, **settings).scores
+        member.name: run(Blender("mean", oof[i : i + 1], test[i : i + 1]), truth, fold_of_row, **settings).scores
         for i, member in enumerate(members)
     }
-    blended = evaluate(Blender(method, oof, test, stacker, metric), truth, fold_of_row, **settings, prior=prior)
+    blender = Blender(method, oof, test, stacker, metric, spec.class_weight_array())
+    blended = run(blender, truth, fold_of_row, **settings, **({"prior": prior} if metric.needs_thresholds else {}))
+    predicted = (apply_thresholds(blended.test, blended.scores.fit.thresholds, no_empty) if metric.needs_thresholds
+                 else predicted_labels(metric, blended.test, spec.task, no_empty))
     return BlendResult(
         spec=spec, method=method, threshold_mode=thresholds, min_positives=min_positives, no_empty=no_empty,
         members=[member.name for member in members], member_paths=[member.path for member in members],
         weights=blended.weights, member_scores=member_scores, scores=blended.scores, truth=truth,
-        oof=blended.oof, test=blended.test, predicted=apply_thresholds(blended.test, blended.scores.fit.thresholds,
-                                                                      no_empty),
+        oof=blended.oof, test=blended.test, predicted=predicted,
         fold_weights=blended.fold_weights, state=blended.state, stacker=stacker if method == "stack" else None,
-        prior=prior, folds=[int(f) for f in np.unique(fold_of_row)],
+        prior=prior, folds=[int(f) for f in np.unique(fold_of_row)], calibration=blended.calibration,
+        calibration_note=note if not metric.needs_thresholds else None,
     )
+
+
+def check_probability_options(metric, spec: CompetitionSpec, method: str, thresholds: str | None,
+                              prior) -> str:
+    """The threshold mode to use; options that cannot apply to the metric or the task are one line each."""
+    if metric.needs_thresholds:
+        thresholds = "per-class" if thresholds is None else thresholds
+        check_mode(thresholds)
+        return thresholds
+    if thresholds is not None and thresholds != "none":
+        raise KitError(f"--thresholds {thresholds}: {metric.name} scores the probabilities themselves, so there are "
+                       "no thresholds to fit (leave --thresholds out)")
+    if prior is not None:
+        raise KitError(f"--prior sets test positive rates for thresholds; {metric.name} scores the probabilities "
+                       "themselves (leave --prior out)")
+    if spec.task == "multiclass" and method in ("rank", "stack"):
+        why = ("averages each class's ranks over the images, which breaks the comparison of one image's classes "
+               "that one class per image needs" if method == "rank"
+               else "fits each class on its own, which gives no distribution over the classes of an image")
+        raise KitError(f"--method {method} {why} (task: multiclass); use mean, weighted or hill")
+    return "none"
 
 
 def use_twins(result: BlendResult, pairs: pd.DataFrame, pairs_name: str, test_ids: Sequence[str],
@@ -127,7 +150,9 @@ def use_twins(result: BlendResult, pairs: pd.DataFrame, pairs_name: str, test_id
     test images with a train twin its labels."""
     result.test, groups, rows = average_groups(result.test, pairs, test_ids)
     result.twins = TwinUse(pairs_name, groups, rows, test_pairs=pairs_within(pairs, test_ids))
-    result.predicted = apply_thresholds(result.test, result.thresholds, result.no_empty)
+    metric = result.spec.scorer
+    result.predicted = (apply_thresholds(result.test, result.thresholds, result.no_empty) if metric.needs_thresholds
+                        else predicted_labels(metric, result.test, result.spec.task, result.no_empty))
     if leak == "copy":
         result.predicted = copy_labels(result.predicted, result.truth, pairs, test_ids, train_ids, result.twins)
 
@@ -149,10 +174,10 @@ def blend_options(section: dict) -> dict:
 def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, folds_path: str | os.PathLike,
                sample_submission_path: str | os.PathLike, labels: str | os.PathLike | pd.DataFrame,
                out_dir: str | os.PathLike = SUBMISSIONS_DIR, name: str = "blend", *, method: str = "mean",
-               thresholds: str = "per-class", min_positives: int = 5, no_empty: bool = True,
+               thresholds: str | None = None, min_positives: int = 5, no_empty: bool = True,
                allow_partial: bool = False, command: str | None = None, plot: bool = True,
                dups: str | os.PathLike | None = None, leak: str = "none", stacker: str = "logistic",
-               prior: str | os.PathLike | None = None) -> BlendResult:
+               prior: str | os.PathLike | None = None, calibrate: str = "auto") -> BlendResult:
     """Gather the runs, blend, tune thresholds and write `<out_dir>/<name>.csv`, `.json` and `.png`.
 
     `labels` is train.csv (or a frame from `kit.data.reading.read_labels`). `dups`: a `kit dups` pairs file;
@@ -165,8 +190,9 @@ def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, fol
     if not name or Path(name).name != name or name.startswith("."):
         raise KitError(f"--name {name!r}: expected a plain file name without folders")
     check_method(method)
-    check_mode(thresholds)
     check_name(stacker, STACKERS, "stacker")
+    check_calibrate(calibrate)
+    thresholds = check_probability_options(spec.scorer, spec, method, thresholds, prior)
     if prior is not None and thresholds != "ratio":
         raise KitError(f"--prior sets test positive rates for --thresholds ratio, not {thresholds}")
     if leak not in LEAKS:
@@ -185,7 +211,7 @@ def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, fol
     members, left_out = gather(run_dirs, spec, folds, sample_ids, allow_partial,
                                folds_name=str(folds_path), sample_name=Path(sample_submission_path).name)
     result = blend_members(members, truth, folds["fold"].to_numpy(), spec, method, thresholds, min_positives,
-                           no_empty, stacker=stacker, prior=prior_rates)
+                           no_empty, stacker=stacker, prior=prior_rates, calibrate=calibrate)
     result.left_out = left_out
     if pairs is not None:
         use_twins(result, pairs, str(dups), sample_ids, train_ids, leak)
@@ -194,6 +220,6 @@ def blend_runs(run_dirs: Sequence[str | os.PathLike], spec: CompetitionSpec, fol
         f"sample_submission_path={str(sample_submission_path)!r}, out_dir={str(out_dir)!r}, name={name!r}, "
         f"method={method!r}, thresholds={thresholds!r}, min_positives={min_positives}, no_empty={no_empty}, "
         f"allow_partial={allow_partial}, dups={None if dups is None else str(dups)!r}, leak={leak!r}, "
-        f"stacker={stacker!r}, prior={None if prior is None else str(prior)!r})")
+        f"stacker={stacker!r}, prior={None if prior is None else str(prior)!r}, calibrate={calibrate!r})")
     result.files = write_outputs(result, Path(out_dir), name, sample_ids, sample_submission_path, plot=plot)
     return result

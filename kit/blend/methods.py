@@ -92,26 +92,38 @@ def from_ranks(ranks: np.ndarray, knots: Knots) -> np.ndarray:
                     axis=1)
 
 
-def optimise_weights(stack: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Non-negative weights summing to 1 that minimise the binary cross-entropy of the weighted mean.
+def optimise_weights(stack: np.ndarray, truth: np.ndarray, metric=None,
+                     class_weights: np.ndarray | None = None) -> np.ndarray:
+    """Non-negative weights summing to 1 that minimise the cross-entropy of the weighted mean: binary over every
+    cell (each cell weighted by its class's weight: RSNA's weighted log loss itself), or of the true class for a
+    multi-class log loss (`metric.calibration == "softmax"`; a mean of distributions is one).
 
-    The loss is convex in the weights, so SLSQP on the simplex finds the optimum; cross-entropy stands in
-    for macro F1, which has no useful gradient (`hill` optimises F1 itself)."""
+    The loss is convex in the weights, so SLSQP on the simplex finds the optimum; for metrics without a useful
+    gradient (F-scores, AUC, AP, accuracy) cross-entropy stands in (`hill` optimises those themselves)."""
     from scipy.optimize import minimize
 
     count = len(stack)
     if count == 1:
         return np.ones(1)
-    columns = stack.reshape(count, -1).T
-    positive = np.asarray(truth, dtype=bool).reshape(-1)
-    sign = np.where(positive, 1.0, -1.0)
+    truth = np.asarray(truth, dtype=bool)
     eps = 1e-7
+    if metric is not None and metric.calibration == "softmax":
+        columns = stack[:, np.arange(truth.shape[0]), truth.argmax(axis=1)].T  # rows x members: p(true class)
+        cell_weights = np.ones(len(columns))
+        positive = np.ones(len(columns), dtype=bool)
+    else:
+        columns = stack.reshape(count, -1).T
+        positive = truth.reshape(-1)
+        cell_weights = (np.ones(truth.shape) if class_weights is None
+                        else np.broadcast_to(np.asarray(class_weights, dtype=np.float64), truth.shape)).reshape(-1)
+    sign = np.where(positive, 1.0, -1.0)
+    cell_weights = cell_weights / cell_weights.mean()
 
     def loss(weights):
         blend = np.clip(columns @ weights, eps, 1 - eps)
         likelihood = np.where(positive, blend, 1.0 - blend)  # of the true label
-        gradient = columns.T @ (-sign / likelihood) / len(likelihood)
-        return -np.mean(np.log(likelihood)), gradient
+        gradient = columns.T @ (-sign * cell_weights / likelihood) / len(likelihood)
+        return -np.mean(cell_weights * np.log(likelihood)), gradient
 
     result = minimize(loss, np.full(count, 1.0 / count), jac=True, method="SLSQP", bounds=[(0.0, 1.0)] * count,
                       constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones(count)}])
@@ -120,17 +132,20 @@ def optimise_weights(stack: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 def hill_climb(stack: np.ndarray, truth: np.ndarray, max_steps: int = HILL_MAX_STEPS,
-               metric: Metric | str | None = None) -> np.ndarray:
+               metric: Metric | str | None = None, class_weights: np.ndarray | None = None) -> np.ndarray:
     """Caruana's forward selection with replacement: start from the best single model, then repeatedly add
     (again, if it helps) the model whose addition most raises the competition's metric (macro F1 by default)
     on the OOF rows; weights are the counts.
 
     The objective is the metric at tuned thresholds: exact per-class thresholds for macro averaging; for micro
     and samples averaging the best global threshold, since the per-class coordinate ascent for every candidate
-    at every step would cost minutes per step at iMet's size (1,103 classes)."""
+    at every step would cost minutes per step at iMet's size (1,103 classes). A metric of the probabilities
+    (AUC, log loss, ...) is climbed itself, in its direction, with the competition's class weights."""
     metric = parse_metric(metric)
 
     def objective(truth: np.ndarray, scores: np.ndarray) -> float:
+        if not metric.needs_thresholds:
+            return metric.objective(metric.score_probabilities(truth, scores, class_weights))
         if metric.average == "macro":
             return metric.tuned(truth, scores)
         return metric.best_global_threshold(truth, scores)[1]
@@ -159,11 +174,12 @@ class Blender:
     """One method over stacked member predictions (members x rows x classes)."""
 
     def __init__(self, method: str, oof: np.ndarray, test: np.ndarray, stacker: str = "logistic",
-                 metric: Metric | str | None = None):
+                 metric: Metric | str | None = None, class_weights: np.ndarray | None = None):
         check_method(method)
         check_name(stacker, STACKERS, "stacker")
         self.method = method
-        self.metric = parse_metric(metric)  # what `hill` climbs
+        self.metric = parse_metric(metric)  # what `hill` climbs and `weighted` minimises the cross-entropy for
+        self.class_weights = class_weights
         self.stacker = stacker
         self.reference: Knots | None = None
         self.member_knots: list[Knots] = []
@@ -192,9 +208,9 @@ class Blender:
         if self.method == "stack":
             return fit_stacker(self.stacker, stack, truth)
         if self.method == "weighted":
-            return optimise_weights(stack, truth)
+            return optimise_weights(stack, truth, self.metric, self.class_weights)
         if self.method == "hill":
-            return hill_climb(stack, truth, metric=self.metric)
+            return hill_climb(stack, truth, metric=self.metric, class_weights=self.class_weights)
         return np.full(len(stack), 1.0 / len(stack))
 
     def member_weights(self, fit) -> np.ndarray:

@@ -34,15 +34,33 @@ def summary_table(result: BlendResult) -> str:
     return format_summary(members, f"blend ({method})", result.scores.summary(), metric_of(result).name)
 
 
+def score_heads(metric, keys: Sequence[str]) -> list[tuple[str, str]]:
+    """(key, column head) of the scores a blend reports: at_0.5 / tuned / cv for an F-score (F1@0.5, ...), oof /
+    calibrated / cv for a probability metric."""
+    f_head = f"{metric.label.split()[-1]}@0.5" if metric.needs_thresholds else ""
+    heads = {"at_0.5": f_head, "tuned": "tuned", "oof": "oof", "calibrated": "calib.", "cv": "cv"}
+    return [(key, heads[key]) for key in heads if key in keys]
+
+
+def score_legend(metric) -> str:
+    """What the summary table's columns mean, for the line above it."""
+    if metric.needs_thresholds:
+        return "tuned = thresholds fit on all OOF rows, cv = fit on the other folds"
+    return ("oof = weights fit on all OOF rows, calib. = after the temperatures fit on them, cv = both fit on the "
+            "other folds" + ("; lower is better" if not metric.higher_is_better else ""))
+
+
 def format_summary(members: Sequence[tuple[str, dict, float]], blend_label: str, blend: dict,
                    metric: str = "macro_f1") -> str:
-    """The summary table from plain values: (name, {at_0.5, tuned, cv}, weight) per member, then the blend."""
+    """The summary table from plain values: (name, {at_0.5, tuned, cv} or {oof, calibrated, cv}, weight) per
+    member, then the blend."""
     width = max(len("member"), *(len(name) for name, _, _ in members), len(blend_label))
-    head = f"{parse_metric(metric).label.split()[-1]}@0.5"  # F1@0.5, F2@0.5
-    lines = [f"{'member':<{width}}  {head:>7}  {'tuned':>7}  {'cv':>7}  {'weight':>6}"]
-    for name, macro, weight in members:
-        lines.append(f"{name:<{width}}  {macro['at_0.5']:7.4f}  {macro['tuned']:7.4f}  {macro['cv']:7.4f}  {weight:6.3f}")
-    lines.append(f"{blend_label:<{width}}  {blend['at_0.5']:7.4f}  {blend['tuned']:7.4f}  {blend['cv']:7.4f}")
+    heads = score_heads(parse_metric(metric), list(blend))
+    lines = [f"{'member':<{width}}  " + "  ".join(f"{head:>7}" for _, head in heads) + f"  {'weight':>6}"]
+    for name, values, weight in members:
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{values.get(key, float('nan')):7.4f}" for key, _ in heads)
+                     + f"  {weight:6.3f}")
+    lines.append(f"{blend_label:<{width}}  " + "  ".join(f"{blend[key]:7.4f}" for key, _ in heads))
     return "\n".join(lines)
 
 
@@ -62,6 +80,8 @@ def class_table(result: BlendResult) -> str:
     """The blend per class: support, threshold and OOF F-beta at 0.5, tuned and cross-validated (with many
     classes, the worst and best; every class is in the JSON)."""
     classes, scores = result.spec.classes, result.scores
+    if not metric_of(result).needs_thresholds:
+        return probability_class_table(result)
     shown = shown_classes(scores.tuned, result.support)
     width = max(len("class"), *(len(classes[c]) for c in shown))
     head = f"{metric_of(result).label.split()[-1]}@0.5"
@@ -73,6 +93,33 @@ def class_table(result: BlendResult) -> str:
         lines.append(f"{c:>3}  {classes[c]:<{width}}  {int(result.support[c]):>6}  {scores.fit.thresholds[c]:6.3f}  "
                      f"{scores.at_05[c]:7.4f}  {scores.tuned[c]:7.4f}  {scores.cv[c]:7.4f}{note}")
     return "\n".join(lines)
+
+
+def probability_class_table(result: BlendResult) -> str:
+    """Per class for a probability metric: support and the metric's term (AUC, log loss, ...) in-sample,
+    calibrated and cross-validated; classes the metric leaves out are marked."""
+    classes, metric, overall = result.spec.classes, metric_of(result), result.scores.overall
+    values = {"oof": result.scores.at_05, "calibrated": result.scores.tuned, "cv": result.scores.cv}
+    heads = score_heads(metric, list(overall))
+    shown = shown_classes(np.nan_to_num(metric.objective(np.asarray(result.scores.cv)), nan=-np.inf), result.support)
+    width = max(len("class"), *(len(classes[c]) for c in shown))
+    lines = [f"{'#':>3}  {'class':<{width}}  {'n':>6}  " + "  ".join(f"{head:>7}" for _, head in heads)]
+    left_out = set(metric.left_out(result.truth))
+    for c in shown:
+        note = "  left out (no positive or no negative)" if c in left_out else ""
+        lines.append(f"{c:>3}  {classes[c]:<{width}}  {int(result.support[c]):>6}  "
+                     + "  ".join(f"{values[key][c]:7.4f}" for key, _ in heads) + note)
+    return "\n".join(lines)
+
+
+def left_out_note(result: BlendResult) -> str | None:
+    """Which classes the metric leaves out of its mean (AUC of a class with no positive or no negative)."""
+    left = metric_of(result).left_out(result.truth)
+    if not left:
+        return None
+    named = ", ".join(f"{c} {result.spec.classes[c]}" for c in left[:20]) + (", ..." if len(left) > 20 else "")
+    return (f"{metric_of(result).name} leaves out {len(left)} class(es) with no positive or no negative OOF row: "
+            f"{named}")
 
 
 def fallback_note(result: BlendResult) -> str | None:
@@ -98,13 +145,20 @@ def fold_weights_table(result: BlendResult) -> str | None:
     return "\n".join(lines)
 
 
-def _rounded(values: np.ndarray) -> list[float]:
-    return [round(float(v), 6) for v in values]
+def _rounded(values: np.ndarray) -> list[float | None]:
+    """JSON numbers, None for NaN (a class the metric cannot score)."""
+    return [None if np.isnan(v) else round(float(v), 6) for v in np.asarray(values, dtype=np.float64)]
 
 
 def _scores_dict(scores: Scores) -> dict:
+    score = {key: None if np.isnan(value) else round(float(value), 6) for key, value in scores.summary().items()}
+    if scores.fit.mode == "none":  # a probability metric: no thresholds
+        per_class = {"oof": _rounded(scores.at_05), "cv": _rounded(scores.cv)}
+        if "calibrated" in score:
+            per_class["calibrated"] = _rounded(scores.tuned)
+        return {"score": score, "per_class": per_class}
     return {
-        "score": {key: round(value, 6) for key, value in scores.summary().items()},
+        "score": score,
         "per_class": {"at_0.5": _rounded(scores.at_05), "tuned": _rounded(scores.tuned), "cv": _rounded(scores.cv),
                       "thresholds": [float(t) for t in scores.fit.thresholds]},
     }
@@ -138,7 +192,10 @@ def report_dict(result: BlendResult, name: str, files: dict[str, Path]) -> dict:
         "weights": {member: float(weight) for member, weight in zip(result.members, result.weights)},
         "fold_weights": {str(fold): {m: float(w) for m, w in zip(result.members, weights)}
                          for fold, weights in result.fold_weights.items()},
-        "thresholds": {cls: float(t) for cls, t in zip(classes, result.thresholds)},
+        "thresholds": ({cls: float(t) for cls, t in zip(classes, result.thresholds)}
+                       if metric_of(result).needs_thresholds else None),
+        "calibration": None if result.calibration is None else result.calibration.to_dict(),
+        "left_out_classes": [classes[c] for c in metric_of(result).left_out(result.truth)],
         "global_threshold": result.scores.fit.global_threshold,
         "train_rates": [float(r) for r in result.train_rates],
         "state": (state_entry(result.state, files["npz"].name if "npz" in files else None)
@@ -237,6 +294,8 @@ def draw(result: BlendResult, path: str | os.PathLike) -> None:
     from sklearn.metrics import precision_recall_curve
 
     classes, support, metric = result.spec.classes, result.support, metric_of(result)
+    if not metric.needs_thresholds:
+        return draw_probability_chart(result, path)
     many = len(classes) > MANY_CLASSES
     figure = Figure(figsize=(per_class_width(len(classes)), 13 if many else 10), layout="constrained")
     FigureCanvasAgg(figure)
@@ -258,6 +317,48 @@ def draw(result: BlendResult, path: str | os.PathLike) -> None:
     bottom.set_title(f"{f_name} versus threshold, the {RAREST} rarest classes")
     bottom.legend(fontsize=7)
     figure.savefig(path, format="png", dpi=100)
+
+
+def draw_probability_chart(result: BlendResult, path: str | os.PathLike) -> None:
+    """Per-class chart of a probability metric (its own term per class: AUC, log loss, ...), members and the
+    blend, cross-validated; the axis runs in the metric's direction (lower log loss is better)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(per_class_width(len(result.spec.classes)), 6.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    members = {m: result.member_scores[m].cv for m in result.members}
+    draw_probability_classes(figure.subplots(), result.spec.classes, result.support, members, result.scores.cv,
+                             result.method, metric_of(result).name, result.scores.overall["cv"])
+    figure.savefig(path, format="png", dpi=100)
+
+
+def draw_probability_classes(axes, classes: Sequence[str], support: Sequence[int], members: dict[str, Sequence],
+                             blend_cv: Sequence, method: str, metric: str, overall: float | None) -> None:
+    """Bars: the blend's cross-validated per-class term; dots: each member's; dashed: the blend's metric. Takes
+    plain values (NaN or None: a class left out) so a blend JSON can be drawn again (`kit report`)."""
+    scorer = parse_metric(metric)
+
+    def values(column) -> np.ndarray:
+        return np.array([np.nan if v is None else float(v) for v in column], dtype=np.float64)
+
+    blend = values(blend_cv)
+    shown = shown_classes(np.nan_to_num(scorer.objective(blend), nan=-np.inf), support)
+    x = np.arange(len(shown))
+    axes.bar(x, blend[shown], color="#a6c8e6", label=f"blend ({method}), cross-validated")
+    if overall is not None and np.isfinite(overall):
+        axes.axhline(overall, color="#3b75af", linestyle="--", linewidth=1, label=f"blend {scorer.label} ({overall:.3f})")
+    for i, (member, column) in enumerate(members.items()):
+        offset = (i - (len(members) - 1) / 2) * min(0.6 / max(len(members), 1), 0.15)
+        axes.plot(x + offset, values(column)[shown], "o", markersize=4, alpha=0.8, label=member)
+    axes.set_xticks(x, [f"{c} {classes[c]} (n={int(support[c])})" for c in shown], rotation=70, ha="right", fontsize=7)
+    better = "higher is better" if scorer.higher_is_better else "lower is better"
+    axes.set_ylabel(f"OOF {scorer.label} per class ({better})")
+    if scorer.higher_is_better:
+        axes.set_ylim(0, 1.15)
+    axes.set_title(f"Per-class OOF {scorer.label}, cross-validated ({better}; a gap: a class left out)")
+    axes.legend(fontsize=7, loc="best")
+    axes.grid(axis="y", alpha=0.3)
 
 
 def write_outputs(result: BlendResult, out_dir: Path, name: str, sample_ids: Sequence[str],

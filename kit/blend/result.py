@@ -21,10 +21,26 @@ class Scores:
     tuned: np.ndarray
     cv: np.ndarray
     fit: ThresholdFit
-    overall: dict[str, float]  # the metric: {"at_0.5": ..., "tuned": ..., "cv": ...}
+    overall: dict[str, float]  # the metric: {"at_0.5": ..., "tuned": ..., "cv": ...}; for a probability metric
+    # {"oof": ..., "calibrated": ..., "cv": ...} (no thresholds: the metric on the OOF probabilities, after the
+    # calibration fit on them where there is one, and cross-validated)
 
     def summary(self) -> dict[str, float]:
         return dict(self.overall)
+
+
+@dataclass
+class Evaluation:
+    """One method's fit on all OOF rows and its cross-validated scores (`kit.blend.blending.evaluate`)."""
+
+    scores: Scores
+    weights: np.ndarray
+    oof: np.ndarray
+    test: np.ndarray
+    fold_weights: dict[int, np.ndarray] = field(default_factory=dict)
+    state: FittedBlend | None = None
+    cv_predicted: np.ndarray | None = None  # each fold's labels from the fit without it (the cv score's)
+    calibration: object | None = None  # kit.blend.calibration.Calibration fit on every OOF row
 
 
 @dataclass
@@ -54,6 +70,8 @@ class BlendResult:
     twins: object | None = None  # kit.blend.twins.TwinUse, when a `kit dups` pairs file was used
     state: FittedBlend | None = None  # the fit, as `kit infer` applies it to a new test set
     folds: list[int] = field(default_factory=list)  # every member's folds (each fold's best.pt is a model)
+    calibration: object | None = None  # kit.blend.calibration.Calibration, applied to `oof` and `test`
+    calibration_note: str | None = None  # one line: whether and why the blend is calibrated
 
     @property
     def support(self) -> np.ndarray:

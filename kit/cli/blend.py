@@ -50,9 +50,14 @@ def blend(run_dirs, runs_root, folds_path, data_dir, config_path, **options):
       kit blend --dups folds/dups_pairs.csv --leak copy
       kit blend --method stack --stacker boosting --name stack
       kit blend --thresholds ratio --prior test_rates.csv
+      kit blend --method hill --calibrate temperature    (a log-loss competition)
+
+    For a metric scored on the probabilities (macro_auc, logloss, ...) there are no thresholds: the scores are
+    the metric on the OOF probabilities (oof: in-sample; calib.: after temperature scaling; cv: weights and
+    temperatures fit on the other folds), and --thresholds / --prior are refused.
     """
+    from kit.blend import report
     from kit.blend.blending import blend_options, blend_runs
-    from kit.blend.report import class_table, fallback_note, fold_weights_table, summary_table
     from kit.settings.train import train_value
 
     context = resolve(config_path, data_dir)
@@ -69,18 +74,17 @@ def blend(run_dirs, runs_root, folds_path, data_dir, config_path, **options):
     )
     for member, reason in result.left_out:
         click.echo(f"warning: left out {member}: {reason}", err=True)
-    click.echo(class_table(result))
-    note = fallback_note(result)
-    if note:
-        click.echo(note)
+    click.echo(report.class_table(result))
+    for note in (report.fallback_note(result), report.left_out_note(result), result.calibration_note):
+        if note:
+            click.echo(note)
     click.echo()
-    weights = fold_weights_table(result)
+    weights = report.fold_weights_table(result)
     if weights:
         click.echo(weights)
         click.echo()
-    click.echo(f"OOF {spec.scorer.label} (the competition's metric; tuned = thresholds fit on all OOF rows, "
-               "cv = fit on the other folds):")
-    click.echo(summary_table(result))
+    click.echo(f"OOF {spec.scorer.label} (the competition's metric; {report.score_legend(spec.scorer)}):")
+    click.echo(report.summary_table(result))
     if result.twins is not None:
         twins = result.twins
         click.echo(f"duplicates ({twins.path}): {twins.groups} test groups averaged ({twins.averaged_rows} rows)"

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from kit.errors import KitError
-from kit.score.metrics import Metric, parse_metric
+from kit.score.metrics import Metric, check_task, parse_metric
 
 HPA_CLASSES = (
     "Nucleoplasm", "Nuclear membrane", "Nucleoli", "Nucleoli fibrillar center",
@@ -186,6 +186,7 @@ def spec_from_dict(data: dict | None, source: str | Path = "kit.yaml") -> Compet
     if "class_weights" in values:
         values["class_weights"] = _class_weights(values["class_weights"], source)
     values["metric"] = parse_metric(values.get("metric"), key=f"{source}: competition.metric").name
+    check_task(values["metric"], values.get("task", "multilabel"), key=f"{source}: competition.metric")
     if isinstance(values.get("test_dir"), (list, tuple)):
         if not values["test_dir"] or not all(isinstance(d, str) and d.strip() for d in values["test_dir"]):
             raise KitError(f"{source}: competition.test_dir must be a folder or a non-empty list of folders")

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from kit.blend.calibration import apply_calibration
 from kit.blend.methods import apply
+from kit.blend.probability import predicted_labels
 from kit.blend.twins import average_groups, pairs_frame, paste_labels
 from kit.data.reading import CompetitionData
 from kit.data.submission import write_submission
@@ -45,14 +47,22 @@ def test_thresholds(ensemble: Ensemble, scores: np.ndarray) -> np.ndarray:
     return thresholds
 
 
+def labels_of(ensemble: Ensemble, scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """The 0/1 predictions `kit blend` wrote: thresholded for an F-score; for a probability metric the argmax
+    class (multiclass) or the classes at 0.5 (`kit.blend.probability.predicted_labels`)."""
+    if ensemble.needs_thresholds:
+        return apply_thresholds(scores, thresholds, ensemble.no_empty)
+    return predicted_labels(ensemble.spec.scorer, scores, ensemble.spec.task, ensemble.no_empty)
+
+
 def use_duplicates(ensemble: Ensemble, scores: np.ndarray, thresholds: np.ndarray, ids: list[str],
                    log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
     """Thresholded predictions, with the blend's `--dups` step done again: the saved test-test pairs of these Ids
     averaged, and with `--leak copy` the saved labels given to the test Ids they were copied to."""
     if ensemble.twin_pairs is None:
-        return scores, apply_thresholds(scores, thresholds, ensemble.no_empty)
+        return scores, labels_of(ensemble, scores, thresholds)
     scores, groups, rows = average_groups(scores, pairs_frame(ensemble.twin_pairs), ids)
-    predicted = apply_thresholds(scores, thresholds, ensemble.no_empty)
+    predicted = labels_of(ensemble, scores, thresholds)
     copied = ensemble.copied_labels or {}
     if copied:
         predicted = paste_labels(predicted, copied, ids)
@@ -72,8 +82,9 @@ def infer(blend: str | os.PathLike | Ensemble, data_dir: str | os.PathLike, out:
     sample = data.root / ensemble.spec.sample_submission
     models = load_models(ensemble, device, log)
     outputs = predict_models(models, data, ids, available_cores() if workers is None else workers, log)
-    scores = apply(ensemble.state, member_predictions(ensemble, models, outputs))
-    thresholds = test_thresholds(ensemble, scores)  # matched before duplicates are averaged, as `kit blend` does
+    scores = apply_calibration(ensemble.calibration, apply(ensemble.state, member_predictions(ensemble, models, outputs)))
+    # thresholds are matched before duplicates are averaged, as `kit blend` does; a probability metric has none
+    thresholds = test_thresholds(ensemble, scores) if ensemble.needs_thresholds else ensemble.thresholds
     scores, predicted = use_duplicates(ensemble, scores, thresholds, ids, log)
     out = write_submission(out, ids, ensemble.spec, sample, scores=scores, predicted=predicted)
     return InferResult(out, ids, scores, thresholds, predicted)

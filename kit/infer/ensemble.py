@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kit.blend.calibration import Calibration
 from kit.blend.state import FittedBlend, read_state
 from kit.data.spec import CompetitionSpec, spec_from_dict
 from kit.errors import KitError
@@ -46,6 +47,11 @@ class Ensemble:
     ratio_rates: np.ndarray | None = None  # ratio mode: the rates matched (the prior's where given, else the train's)
     twin_pairs: list[tuple[str, str]] | None = None  # `--dups`: the test-test pairs whose scores are averaged
     copied_labels: dict[str, list[int]] | None = None  # `--leak copy`: test Id -> the class indices it gets
+    calibration: object | None = None  # kit.blend.calibration.Calibration, applied after the blend
+
+    @property
+    def needs_thresholds(self) -> bool:
+        return self.spec.scorer.needs_thresholds
 
 
 def _member_path(raw: str, json_path: Path) -> Path | None:
@@ -77,10 +83,12 @@ def load_ensemble(path: str | os.PathLike) -> Ensemble:
     """Read and check a blend JSON: every member's run folder and each of its folds' best.pt must exist."""
     path = Path(path)
     report = read_blend_json(path)
-    for key in ("competition", "thresholds", "state"):
+    for key in ("competition", "state"):
         if report.get(key) is None:
             raise KitError(f"{path}: no {key!r} entry; blend again with this version of kit to apply it elsewhere")
     spec = spec_from_dict(report["competition"], f"{path} (competition)")
+    if spec.scorer.needs_thresholds and report.get("thresholds") is None:
+        raise KitError(f"{path}: no 'thresholds' entry; blend again with this version of kit to apply it elsewhere")
     state = read_state(report["state"], path)
     members = []
     for i, entry in enumerate(report["members"]):
@@ -101,7 +109,7 @@ def load_ensemble(path: str | os.PathLike) -> Ensemble:
         members.append(member)
     if len(state.weights) != len(members):
         raise KitError(f"{path}: the blend state has {len(state.weights)} weights for {len(members)} members")
-    thresholds = report["thresholds"]
+    thresholds = report.get("thresholds") or {c: float("nan") for c in spec.classes}  # none: a probability metric
     missing = [c for c in spec.classes if c not in thresholds]
     if missing:
         raise KitError(f"{path}: no threshold for class {missing[0]!r}")
@@ -120,6 +128,7 @@ def load_ensemble(path: str | os.PathLike) -> Ensemble:
         global_threshold=report.get("global_threshold"), fallback=fallback, report=report,
         ratio_rates=None if mode != "ratio" else ratio_rates(report.get("prior"), rates, classes, path),
         twin_pairs=twin_pairs, copied_labels=copied_labels,
+        calibration=Calibration.from_dict(report.get("calibration"), str(path)),
     )
 
 

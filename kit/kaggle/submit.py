@@ -20,7 +20,7 @@ from kit.layout import submission_report
 from kit.score.metrics import parse_metric
 
 MAX_MESSAGE = 250
-F1_FLAVOURS = ("cv", "tuned", "at_0.5")
+F1_FLAVOURS = ("cv", "tuned", "calibrated", "at_0.5", "oof")
 
 
 @dataclass

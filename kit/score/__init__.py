@@ -1,4 +1,4 @@
-"""The competition's metric and the thresholds that turn probabilities into labels.
+"""The competition's metric (F-scores, AUC, AP, log losses, accuracy) and the thresholds that turn probabilities into labels.
 
 >>> import numpy as np
 >>> from kit.score import macro_f1
@@ -9,7 +9,9 @@ from kit.exports import lazy_exports
 
 EXPORTS = {
     "Metric": "metrics", "parse_metric": "metrics", "macro_f1": "metrics", "f1_per_class": "metrics",
-    "best_thresholds": "metrics", "best_global_threshold": "metrics",
+    "best_thresholds": "metrics", "best_global_threshold": "metrics", "history_metric": "metrics",
+    "check_task": "metrics", "metric_names": "metrics",
+    "ProbabilityMetric": "probability", "PROBABILITY_METRICS": "probability",
     "MODES": "thresholds", "ThresholdFit": "thresholds", "fit_thresholds": "thresholds",
     "apply_thresholds": "thresholds", "check_mode": "thresholds",
 }

@@ -1,4 +1,8 @@
-"""The competition's metric (`<average>_f<beta>`) and the threshold searches that maximise it.
+"""The competition's metric and the threshold searches that maximise an F-score.
+
+`parse_metric(name)` returns an F-score `Metric` for `<average>_f<beta>`, or a
+`kit.score.probability.ProbabilityMetric` (macro_auc, macro_ap, logloss, accuracy, mlogloss); both answer
+`needs_thresholds`, `higher_is_better`, `tasks`, `calibrates`, `better`, `column` and `history_columns`.
 
 `parse_metric("samples_f2")` -> a `Metric` with `score(truth, predicted)`, `per_class(...)`, `at(...)` and the
 threshold searches; every score the kit reports goes through one. Every value equals scikit-learn's
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kit.errors import KitError
+from kit.score.probability import PROBABILITY_METRICS, ProbabilityMetric
 
 AVERAGES = ("macro", "micro", "samples")
 GRAMMAR = ("<average>_f<beta>, average macro, micro or samples and beta a positive number "
@@ -138,6 +143,28 @@ class Metric:
     average: str = "macro"
     beta: float = 1.0
 
+    # what callers ask instead of testing names (as `kit.score.probability.ProbabilityMetric` answers them)
+    needs_thresholds = True
+    higher_is_better = True
+    tasks = ("multilabel", "multiclass")
+    calibrates = False  # a monotone rescaling of the probabilities moves the tuned thresholds with it
+    calibration = None
+
+    worst = -float("inf")
+
+    def better(self, value: float, than: float) -> bool:
+        return bool(value > than)
+
+    def objective(self, value: float) -> float:
+        return value
+
+    def left_out(self, truth: np.ndarray) -> list[int]:
+        return []
+
+    def score_probabilities(self, truth: np.ndarray, probabilities: np.ndarray, weights=None) -> float:
+        """The metric at 0.5 (an F-score scores labels; see `at` and `tuned`)."""
+        return self.at(truth, probabilities)
+
     @property
     def name(self) -> str:
         return f"{self.average}_f{self.beta:g}"
@@ -154,6 +181,10 @@ class Metric:
     def column(self) -> str:
         """history.csv's column of the metric at 0.5 (`val_macro_f1`); `column + "_tuned"` at tuned thresholds."""
         return f"val_{self.name}"
+
+    @property
+    def history_columns(self) -> list[str]:
+        return [self.column, f"{self.column}_tuned"]
 
     # -- scores of 0/1 predictions
 
@@ -306,29 +337,50 @@ def _coordinate_ascent(metric: Metric, truth: np.ndarray, scores: np.ndarray, th
     return thresholds
 
 
-def parse_metric(name: str | Metric | None, key: str = "competition.metric") -> Metric:
-    """'samples_f2' -> Metric('samples', 2.0); None -> macro F1. An unknown name is a KitError naming `key`
-    and the grammar."""
-    if isinstance(name, Metric):
+def metric_names() -> str:
+    """Every metric name parse_metric takes, for error messages."""
+    return f"{GRAMMAR}, or one of {', '.join(PROBABILITY_METRICS)}"
+
+
+def parse_metric(name, key: str = "competition.metric"):
+    """'samples_f2' -> Metric('samples', 2.0); 'macro_auc' -> the ProbabilityMetric of that name; None -> macro
+    F1. An unknown name is a KitError naming `key` and every valid name."""
+    if isinstance(name, (Metric, ProbabilityMetric)):
         return name
     if name is None:
         name = DEFAULT_METRIC
-    match = _NAME.fullmatch(str(name).strip().lower())
+    text = str(name).strip().lower()
+    if text in PROBABILITY_METRICS:
+        return PROBABILITY_METRICS[text]
+    match = _NAME.fullmatch(text)
     beta = float(match.group(2)) if match else 0.0
     if not match or not np.isfinite(beta) or beta <= 0:
-        raise KitError(f"{key}: unknown metric {name!r}; expected {GRAMMAR}")
+        raise KitError(f"{key}: unknown metric {name!r}; expected {metric_names()}")
     return Metric(match.group(1), beta)
 
 
-def history_metric(columns, where: str = "history.csv") -> Metric:
-    """The metric a history.csv was scored with, from its `val_<metric>` / `val_<metric>_tuned` columns."""
+def check_task(metric, task: str, key: str = "competition.metric") -> None:
+    """A metric valid for one task only (accuracy, mlogloss: one class per image) refused for the other."""
+    metric = parse_metric(metric, key)
+    if task not in metric.tasks:
+        raise KitError(f"{key}: {metric.name} scores one class per image, so it needs task: "
+                       f"{' or '.join(metric.tasks)}, not task: {task}")
+
+
+def history_metric(columns, where: str = "history.csv"):
+    """The metric a history.csv was scored with: an F-score from its `val_<metric>` and `val_<metric>_tuned`
+    columns, a probability metric from its `val_<metric>` column (it has no `_tuned` twin)."""
+    columns = [str(column) for column in columns]
     for column in columns:
-        column = str(column)
         if column.startswith("val_") and column.endswith("_tuned"):
             metric = column[len("val_"):-len("_tuned")]
             if _NAME.fullmatch(metric) and f"val_{metric}" in columns:
                 return parse_metric(metric)
-    raise KitError(f"{where}: line 1: no val_<metric> and val_<metric>_tuned columns (e.g. val_macro_f1)")
+    for column in columns:
+        if column.startswith("val_") and column[len("val_"):] in PROBABILITY_METRICS:
+            return PROBABILITY_METRICS[column[len("val_"):]]
+    raise KitError(f"{where}: line 1: no val_<metric> column of a known metric (val_macro_f1 with "
+                   "val_macro_f1_tuned, or val_macro_auc, val_logloss, ...)")
 
 
 def best_global_threshold(truth: np.ndarray, probabilities: np.ndarray, grid: np.ndarray | None = None) -> tuple[float, float]:

@@ -21,6 +21,7 @@ BLEND_METHODS = Registry("kit.blend.methods", "METHODS")
 THRESHOLD_MODES = Registry("kit.score.thresholds", "MODES")
 LEAK_USES = Registry("kit.blend.twins", "LEAKS")
 STACKERS = Registry("kit.blend.stack", "STACKERS")
+CALIBRATIONS = Registry("kit.blend.calibration", "CALIBRATIONS")
 
 FOLDS = Table("folds", (
     Field("k", 5, int, "Number of folds.", minimum=2),
@@ -40,8 +41,9 @@ BLEND = Table("blend", (
     Field("method", "mean", str, "mean; rank (average of per-class ranks); weighted (weights fit on OOF); "
           "hill (Caruana greedy selection with replacement); stack (a second-level model per class over every "
           "member's probabilities of every class, nested in the folds).", BLEND_METHODS),
-    Field("thresholds", "per-class", str, "per-class: best OOF score per class; global: one for all; "
-          "ratio: test positive rate matches the train rate (or --prior).", THRESHOLD_MODES),
+    Field("thresholds", None, str, "per-class: best OOF score per class; global: one for all; "
+          "ratio: test positive rate matches the train rate (or --prior). (default: per-class for an F-score; "
+          "a metric scored on the probabilities has no thresholds and refuses it)", THRESHOLD_MODES, nullable=True),
     Field("min_positives", 5, int, "Classes with fewer OOF positives use the global threshold.", minimum=0),
     Field("no_empty", True, bool, "Give a sample with no class above its threshold its highest-scoring class.",
           flags=("--no-empty/--allow-empty",)),
@@ -52,6 +54,8 @@ BLEND = Table("blend", (
           "the competition's labels onto its test set; off unless asked).", LEAK_USES),
     Field("stacker", "logistic", str, "The second level of --method stack: logistic regression or histogram "
           "gradient boosting (scikit-learn).", STACKERS),
+    Field("calibrate", "auto", str, "temperature: fit one temperature per class (per output for mlogloss) on the "
+          "OOF rows, cross-validated; auto: for log-loss metrics only; none: off.", CALIBRATIONS),
     Field("track", "none", str, "mlflow: log the blend (settings, scores, members, the JSON) as an MLflow run "
           "($MLFLOW_TRACKING_URI, else sqlite:///mlruns.db).", ("none", "mlflow")),
     Field("prior", None, Path, "With --thresholds ratio: CSV of class,rate (class name or index) giving the test "

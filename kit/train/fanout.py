@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from kit.data.reading import CompetitionData
 from kit.errors import KitError
 from kit.layout import FoldRun
+from kit.score.metrics import history_metric
 from kit.settings import Settings
 from kit.system import available_cores  # not kit.train.device: torch must load after CUDA_VISIBLE_DEVICES is set
 
@@ -123,10 +124,12 @@ def _show_progress(events, outcomes: list[RunOutcome], jobs: list[Settings], ser
         elif kind == "epoch":
             row = rest[0]
             bar(index).update(1)
-            # the metric's columns are named after it: val_samples_f2, val_samples_f2_tuned
-            tuned = next(key for key in row if key.startswith("val_") and key.endswith("_tuned"))
-            bar(index).set_postfix({tuned[len("val_"):-len("_tuned")]: f"{row[tuned[:-len('_tuned')]]:.3f}",
-                                    "tuned": f"{row[tuned]:.3f}"})
+            # the metric's columns are named after it: val_samples_f2 (+ val_samples_f2_tuned), val_logloss
+            metric = history_metric(list(row))
+            shown = {metric.name: f"{row[metric.column]:.3f}"}
+            if metric.needs_thresholds:
+                shown["tuned"] = f"{row[metric.column + '_tuned']:.3f}"
+            bar(index).set_postfix(shown)
         elif kind == "done":
             outcome.ok, outcome.best_epoch, outcome.best_score = True, rest[0], rest[1]
             bar(index).close()

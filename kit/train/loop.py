@@ -31,6 +31,7 @@ from kit.layout import SPLITS, FoldRun
 from kit.score.metrics import Metric
 from kit.settings import Settings, run_config
 from kit.track import open_tracker
+from kit.train import task as scoring
 from kit.train.budget import Budget, EpochTally, fold_hooks, last_payload, resume_note
 from kit.train.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from kit.train.device import Runtime
@@ -43,21 +44,9 @@ from kit.train.predict import eval_loader, predict_batches, write_predictions
 from kit.train.sampler import balanced_weights
 from kit.train.schedule import lr_factor, make_scheduler  # noqa: F401 (lr_factor: kit.train.loop's API)
 from kit.train.swa import WeightAverage
+from kit.train.task import Monitor, history_columns  # history_columns: imported from here by callers
 
-MONITORS = {"val_metric_tuned": "_tuned", "val_metric": "", "val_loss": None}  # --monitor -> history column
-
-
-def history_columns(metric: Metric) -> list[str]:
-    """history.csv's columns; the metric's are named after it: val_samples_f2 (at 0.5), val_samples_f2_tuned."""
-    return ["epoch", "lr", "train_loss", "val_loss", metric.column, f"{metric.column}_tuned", "seconds"]
-
-
-def monitor_column(monitor: str, metric: Metric) -> str:
-    """--monitor val_metric_tuned | val_metric | val_loss -> the history column it reads."""
-    if monitor not in MONITORS:
-        raise KitError(f"--monitor {monitor!r}: expected one of {', '.join(MONITORS)}")
-    suffix = MONITORS[monitor]
-    return "val_loss" if suffix is None else metric.column + suffix
+__all__ = ["FoldResult", "FoldState", "history_columns", "train_fold", "train_runs"]
 
 
 STATS_IMAGES = 256  # training images read to measure the per-channel mean and std
@@ -131,10 +120,9 @@ def channel_stats(store: ImageStore, limit: int = STATS_IMAGES) -> tuple[list[fl
 
 
 def set_prior_bias(model: Classifier, targets: np.ndarray) -> None:
-    """Start each class's logit at the log-odds of its frequency, so rare classes begin near their prior."""
-    p = np.clip(np.asarray(targets, dtype=np.float64).mean(axis=0), 1e-4, 1 - 1e-4)
+    """Start each class's logit at its prior (`kit.train.task.prior_bias`), so rare classes begin near it."""
     with torch.no_grad():
-        model.head.fc.bias.copy_(torch.as_tensor(np.log(p / (1 - p)), dtype=model.head.fc.bias.dtype))
+        model.head.fc.bias.copy_(torch.as_tensor(scoring.prior_bias(targets, model.task), dtype=model.head.fc.bias.dtype))
 
 
 def param_groups(model: Classifier, settings: Settings) -> list[dict]:
@@ -216,12 +204,6 @@ def train_one_epoch(model: Classifier, loader, optimizer, scheduler, loss_fn, ru
     return runtime.reduce_mean(tally.mean())
 
 
-def _better(value: float, best: float | None, monitor: str) -> bool:
-    if best is None:
-        return math.isfinite(value)
-    return value < best if monitor == "val_loss" else value > best
-
-
 def _current_lr(optimizer, role: str = "head") -> float:
     return next(g["lr"] for g in optimizer.param_groups if g["role"] == role)
 
@@ -272,14 +254,14 @@ class FoldState:
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def record(self, row: dict, monitor: str, patience: int, eligible: bool = True) -> bool:
+    def record(self, row: dict, monitor: Monitor, patience: int, eligible: bool = True) -> bool:
         """Add an epoch's history row; returns whether it is the best so far by its column
         `monitor`. An epoch that is not `eligible` (before the SWA window) is neither best nor counted towards
         patience."""
         self.history.append(row)
-        improved = eligible and _better(row[monitor], self.best, monitor)
+        improved = eligible and monitor.better(row[monitor.column], self.best)
         if improved:
-            self.best, self.best_epoch, self.bad_epochs = row[monitor], row["epoch"], 0
+            self.best, self.best_epoch, self.bad_epochs = row[monitor.column], row["epoch"], 0
         elif eligible:
             self.bad_epochs += 1
         self.epoch = row["epoch"]
@@ -400,7 +382,7 @@ def make_trainee(model: Classifier, settings: Settings, split: FoldSplit, steps_
 
         ema = ModelEmaV3(model, decay=settings.ema)
     loss_fn = make_loss(settings.loss, split.train_targets, settings.pos_weight, settings.focal_gamma,
-                        settings.pos_weight_max).to(runtime.device)
+                        settings.pos_weight_max, task=getattr(model, "task", "multilabel")).to(runtime.device)
     swa = WeightAverage(model, settings.epochs, settings.swa) if settings.swa else None
     return Trainee(model, optimizer, scheduler, scaler, loss_fn, ema, swa,
                    make_mixer(settings, split.train_targets.shape[1]))
@@ -420,9 +402,10 @@ def start_or_resume(trainee: Trainee, checkpoint: dict | None, loaders: Loaders,
 
 
 def run_epoch(trainee: Trainee, loaders: Loaders, split: FoldSplit, settings: Settings, epoch: int,
-              runtime: Runtime, run: FoldRun, metric: Metric, budget: Budget | None = None) -> dict:
-    """Train one epoch, then validate; returns its history row, scored with the competition's `metric` at 0.5
-    and at thresholds tuned on the validation predictions."""
+              runtime: Runtime, run: FoldRun, metric: Metric, budget: Budget | None = None,
+              weights: np.ndarray | None = None) -> dict:
+    """Train one epoch, then validate; returns its history row, scored with the competition's `metric`
+    (`kit.train.task.metric_scores`; `weights`: the spec's class weights)."""
     started = time.perf_counter()
     seed_epoch(settings.seed, epoch, loaders.generator, loaders.transform, runtime.rank, trainee.mixer)
     trainee.freeze(epoch < settings.freeze_epochs, runtime)
@@ -444,8 +427,7 @@ def run_epoch(trainee: Trainee, loaders: Loaders, split: FoldSplit, settings: Se
                                       trainee.loss_fn)
     return {
         "epoch": epoch + 1, "lr": _current_lr(trainee.optimizer), "train_loss": train_loss, "val_loss": val_loss,
-        metric.column: metric.at(split.val_targets, probs),
-        f"{metric.column}_tuned": metric.tuned(split.val_targets, probs),
+        **scoring.metric_scores(metric, split.val_targets, probs, weights),
         "seconds": round(time.perf_counter() - started, 2),
     }
 
@@ -462,8 +444,7 @@ def save_epoch(run: FoldRun, trainee: Trainee, state: FoldState, improved: bool,
 
 def epoch_line(row: dict, settings: Settings, improved: bool, frozen: bool, metric: Metric, averaged: int = 0) -> str:
     return (f"epoch {row['epoch']}/{settings.epochs}  lr {row['lr']:.2e}  train {row['train_loss']:.4f}  "
-            f"val {row['val_loss']:.4f}  {metric.name} {row[metric.column]:.4f}  "
-            f"tuned {row[metric.column + '_tuned']:.4f}  {row['seconds']:.1f}s" + ("  *best" if improved else "") + ("  (frozen backbone)" if frozen else "")
+            f"val {row['val_loss']:.4f}  {scoring.metric_text(metric, row)}  {row['seconds']:.1f}s" + ("  *best" if improved else "") + ("  (frozen backbone)" if frozen else "")
             + (f"  (SWA of {averaged} epochs)" if averaged else ""))
 
 
@@ -471,7 +452,7 @@ def predict_with_best(run: FoldRun, trainee: Trainee, data: CompetitionData, spl
                       state: FoldState, runtime: Runtime, say: Callable[[str], None]) -> FoldResult:
     """Load best.pt into the model and write oof.csv and test.csv with TTA."""
     runtime.barrier()  # rank 0 has written best.pt
-    monitor = monitor_column(settings.monitor, data.spec.scorer)
+    monitor = scoring.monitor_for(settings.monitor, data.spec.scorer).column
     if not run.best.is_file():
         raise KitError(f"{run.best}: no epoch reached a finite {monitor}; nothing to predict with")
     trainee.model.load_state_dict(load_checkpoint(run.best)["model"])
@@ -530,9 +511,10 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     budget.begin(fold_hooks(run, trainee, state, settings, data, split, loaders, runtime, checkpoint))
     tracker = open_tracker(settings, run, data, runtime, loaders, trainee, checkpoint is not None, state.epoch)
     metric = data.spec.scorer  # the epoch loop, scored with the competition's metric
-    monitor = monitor_column(settings.monitor, metric)
+    monitor = scoring.monitor_for(settings.monitor, metric)
     while state.epoch < settings.epochs and not state.stopped:
-        row = run_epoch(trainee, loaders, split, settings, state.epoch, runtime, run, metric, budget)
+        row = run_epoch(trainee, loaders, split, settings, state.epoch, runtime, run, metric, budget,
+                        scoring.class_weights(data.spec))
         improved = state.record(row, monitor, settings.patience, trainee.may_be_best(row["epoch"]))
         if runtime.is_main:
             save_epoch(run, trainee, state, improved, settings, data.spec, loaders)
@@ -541,7 +523,7 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
         if on_epoch_end is not None:
             on_epoch_end(row["epoch"] - 1, trainee.model, row)
         if state.stopped:
-            say(f"early stop: no better {monitor} for {settings.patience} epochs")
+            say(f"early stop: no better {monitor.column} for {settings.patience} epochs")
 
     budget.before_predict()  # predict with the best epoch's weights, if that fits in the time left
     return tracker.finish(predict_with_best(run, trainee, data, split, settings, state, runtime, say), split)
@@ -555,6 +537,7 @@ def check_runs(runs: list[Settings], data: CompetitionData) -> None:
     for settings in runs:
         check_model_name(settings.model)
         check_regularisers(settings.model, settings.drop_path, settings.drop_rate)
+        scoring.check_loss(scoring.task_of(data.spec), settings.loss, settings.pos_weight)
     data.check_root()
 
 

@@ -1,4 +1,5 @@
-"""Multi-label losses on logits: BCE, focal, soft-F1, and weighted sums of them.
+"""Losses on logits: BCE, focal, soft-F1 and weighted sums of them (multi-label); softmax cross-entropy for
+`task: multiclass` (`kit.train.task`).
 
 Every loss takes soft targets in [0, 1] as well as 0/1 ones (mixup, cutmix and label smoothing make them).
 
@@ -69,6 +70,13 @@ def positive_weights(targets: np.ndarray, max_weight: float = 10.0) -> torch.Ten
 
 
 def make_loss(terms: dict[str, float], targets: np.ndarray | None = None, pos_weight: str = "none",
-              gamma: float = 2.0, pos_weight_max: float = 10.0) -> MultiLabelLoss:
+              gamma: float = 2.0, pos_weight_max: float = 10.0, task: str = "multilabel") -> nn.Module:
+    """The training loss: `terms` over sigmoids for a multi-label task; softmax cross-entropy for a multiclass
+    one (`kit.train.task`), where only the default `bce` term is accepted."""
+    if task == "multiclass":
+        from kit.train.task import SoftmaxCrossEntropy, check_loss
+
+        check_loss(task, terms, pos_weight)
+        return SoftmaxCrossEntropy()
     weights = positive_weights(targets, pos_weight_max) if pos_weight == "auto" and targets is not None else None
     return MultiLabelLoss(terms, weights, gamma)

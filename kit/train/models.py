@@ -44,6 +44,8 @@ class PooledHead(nn.Module):
 
 
 class Classifier(nn.Module):
+    task = "multilabel"  # or "multiclass": softmax over the classes (kit.train.task.probabilities)
+
     def __init__(self, backbone: nn.Module, head: PooledHead):
         super().__init__()
         self.backbone = backbone
@@ -315,7 +317,11 @@ def _smp_backbone(encoder_name: str, in_chans: int, pretrained: str,
 
 def build_model(settings, spec) -> tuple[Classifier, str]:
     """The run's model, initialised from the run's seed (so the same settings give the same start)."""
+    from kit.train.task import task_of
+
     torch.manual_seed(settings.seed)
-    return create_model(settings.model, spec.num_channels, spec.num_classes, settings.pretrained,
-                        settings.pool, settings.dropout, img_size=settings.crop or settings.size,
-                        drop_path=settings.drop_path, drop_rate=settings.drop_rate)
+    model, note = create_model(settings.model, spec.num_channels, spec.num_classes, settings.pretrained,
+                               settings.pool, settings.dropout, img_size=settings.crop or settings.size,
+                               drop_path=settings.drop_path, drop_rate=settings.drop_rate)
+    model.task = task_of(spec)  # how its logits become probabilities (kit.train.task.probabilities)
+    return model, note

@@ -1,4 +1,4 @@
-"""Predictions: sigmoid probabilities, TTA-averaged, in batches without gradients; `kit predict RUN_DIR`.
+"""Predictions: probabilities (sigmoid, or softmax for `task: multiclass`), TTA-averaged, in batches without gradients; `kit predict RUN_DIR`.
 
 `oof.csv` and `test.csv` have the columns `Id` + the spec's class names, in class order.
 """
@@ -22,6 +22,7 @@ from kit.errors import KitError
 from kit.layout import BEST_CHECKPOINT, SPLITS, FoldRun
 from kit.train.device import Runtime, pick_device, run_precision
 from kit.train.distributed import make_runtime
+from kit.train.task import probabilities
 from kit.train.tta import tta_probabilities
 
 
@@ -39,7 +40,7 @@ def predict_batches(model: torch.nn.Module, loader, runtime: Runtime, mean: Sequ
             if loss_fn is not None:
                 logits = model(images).float()
                 loss_sum += loss_fn(logits, targets.to(runtime.device, non_blocking=True)) * len(images)
-                probs = torch.sigmoid(logits) if tta == "none" else tta_probabilities(model, images, tta)
+                probs = probabilities(model, logits) if tta == "none" else tta_probabilities(model, images, tta)
             else:
                 probs = tta_probabilities(model, images, tta)
         outputs.append(probs.float().cpu())

@@ -1,4 +1,4 @@
-"""Test-time augmentation: average sigmoid probabilities over flips and 90-degree rotations of a batch.
+"""Test-time augmentation: average probabilities (sigmoid, or softmax for a multiclass model) over flips and 90-degree rotations of a batch.
 
 The views are the dihedral group of the square: 'd4' all 8 (4 rotations, each with and without a flip),
 'flip' the 4 flips (identity, horizontal, vertical, both), 'none' the identity. Hand-written because a view
@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from kit.errors import check_name
+from kit.train.task import probabilities
 
 # (quarter turns, horizontal flip first)
 VIEWS = {
@@ -32,9 +33,9 @@ def views(mode: str) -> list[tuple[int, bool]]:
 
 @torch.inference_mode()
 def tta_probabilities(model: torch.nn.Module, images: torch.Tensor, mode: str = "d4") -> torch.Tensor:
-    """Mean over the views of sigmoid(model(view)), in float32."""
+    """Mean over the views of the model's probabilities (`kit.train.task.probabilities`), in float32."""
     total = None
     for turns, flip in views(mode):
-        probs = torch.sigmoid(model(apply_view(images, turns, flip)).float())
+        probs = probabilities(model, model(apply_view(images, turns, flip)))
         total = probs if total is None else total + probs
     return total / len(views(mode))
