@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from kit.data.folds import make_folds
 from kit.data.labels import LABEL_CODECS, labels_to_matrix, read_label_groups, read_labels, resolve_classes
@@ -232,3 +233,40 @@ def test_multiclass_folds_stratify_the_one_class(tmp_path):
     for fold, (_, held) in enumerate(StratifiedKFold(5, shuffle=True, random_state=7).split(classes, classes)):
         reference[held] = fold
     np.testing.assert_array_equal(folds["fold"].to_numpy(), reference)
+
+
+# ---------------------------------------------------------------- through the CLI, and the image readers
+
+
+def test_a_bad_long_file_stops_kit_folds_with_one_line_and_nothing_written(tmp_path):
+    from helpers import error_line
+    from helpers import invoke_in as invoke
+
+    (tmp_path / "kit.yaml").write_text(yaml.safe_dump({"competition": {**RSNA, "train_csv": "stage_2_train.csv",
+                                                                       "image_layout": "file", "image_ext": "dcm",
+                                                                       "channels": ["hu"]}}))
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = full_rows("a") + full_rows("b")[:2]
+    write(data / "stage_2_train.csv", "ID,Label\n" + "".join(f"ID_{i}_{c},{v}\n" for i, c, v in rows))
+    line = error_line(invoke(tmp_path, ["folds", "--k", "2"], expect=1))
+    assert "data/stage_2_train.csv: image ID_b" in line and "'subdural'" in line
+    assert not (tmp_path / "folds").exists()
+
+
+def test_gray_and_16_bit_images_and_ids_that_are_file_names(tmp_path):
+    import cv2
+
+    from kit.data.images import Source, read_image
+
+    rng = np.random.default_rng(0)
+    deep = rng.integers(0, 65536, size=(10, 12), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), deep)
+    np.testing.assert_array_equal(read_image(Source(tmp_path, "png", "file"), "deep", ["gray"])[..., 0],
+                                  (deep.astype(np.float64) * 255 / 65535).astype(np.uint8))
+    colour = rng.integers(0, 256, size=(10, 12, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "1000015157.jpg.png"), colour)
+    got = read_image(Source(tmp_path, "none", "file"), "1000015157.jpg.png", ["gray"])
+    expected = cv2.cvtColor(cv2.imread(str(tmp_path / "1000015157.jpg.png")), cv2.COLOR_BGR2GRAY)
+    np.testing.assert_array_equal(got[..., 0], expected)
+    assert got.shape == (10, 12, 1)

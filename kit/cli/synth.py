@@ -35,6 +35,11 @@ def synth(out_dir, preset, n_train, n_test, size, seed, classes, duplicates, con
                                           test Ids over test-jpg/ and test-jpg-additional/, sample_submission_v2.csv
     kit synth data --preset imet-2019 --classes 300
                                           train.csv (id,attribute_ids), labels.csv, train/<id>.png of varying sizes
+    kit synth data --preset ranzcr-clip   train.csv (StudyInstanceUID, 11 0/1 columns, PatientID), gray JPEGs
+    kit synth data --preset rsna-ich-2019 stage_2_train.csv (ID_<image>_<subtype>,Label), DICOM CT slices
+    kit synth data --preset plant-pathology-2020
+                                          train.csv one-hot wide, images/Train_<i>.jpg and Test_<i>.jpg
+    kit synth data --preset cassava-2020  train.csv (image_id,label), train_images/<digits>.jpg
 
     OUT_DIR/test_labels.csv holds the hidden test labels (for scoring a submission locally); with --duplicates,
     OUT_DIR/duplicates.csv the Id,twin,split of each near copy. In HPA's layout,
@@ -47,7 +52,18 @@ def synth(out_dir, preset, n_train, n_test, size, seed, classes, duplicates, con
     from kit.config import load_config
     from kit.data.synth import write_dataset
     from kit.data.synth_formats import write_formatted, write_preset_dataset
+    from kit.data.synth_probability import PROBABILITY_PRESETS, write_probability_preset
 
+    if preset in PROBABILITY_PRESETS:
+        for given, option in ((classes is not None, "--classes"), (duplicates, "--duplicates")):
+            if given:
+                raise click.ClickException(f"{option} does not apply to --preset {preset} (its classes are the "
+                                           "competition's; near copies are written for hpa, planet and imet-2019)")
+        result = write_probability_preset(out_dir, preset, n_train=n_train, n_test=n_test, size=size, seed=seed,
+                                          progress=True)
+        click.echo(f"wrote {result['train']} train and {result['test']} test samples ({size}px) in the {preset} "
+                   f"layout to {out_dir}")
+        return
     if preset is not None:
         from kit.data.presets import get_preset
         from kit.data.reading import resolve_classes

@@ -9,6 +9,7 @@ clipped (the windowing of RSNA's winners; DICOM's own VOI formula differs by hal
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,10 +43,9 @@ def read_dataset(path: Path):
         raise KitError(f"{path}: not a readable DICOM file ({type(err).__name__}: {err})") from None
 
 
-def hounsfield(dataset, path: Path) -> np.ndarray:
-    """H x W float32 Hounsfield units of one slice."""
-    from pydicom.pixels import apply_modality_lut
-
+def stored_pixels(dataset, path: Path) -> np.ndarray:
+    """The slice's stored integers (pydicom applies PixelRepresentation and BitsStored), or one line naming the file
+    and what is missing."""
     if "PixelData" not in dataset:
         raise KitError(f"{path}: no pixel data (the DICOM file has no PixelData element)")
     try:
@@ -59,14 +59,51 @@ def hounsfield(dataset, path: Path) -> np.ndarray:
         raise KitError(f"{path}: cannot decode the pixel data ({type(err).__name__}: {err})") from None
     if stored.ndim != 2:
         raise KitError(f"{path}: pixel data of shape {stored.shape}; expected one 2-D slice")
-    return np.asarray(apply_modality_lut(stored, dataset), dtype=np.float32)
+    return stored
+
+
+def rescale(dataset) -> tuple[float, float]:
+    return float(dataset.get("RescaleSlope", 1.0) or 1.0), float(dataset.get("RescaleIntercept", 0.0) or 0.0)
+
+
+def hounsfield(dataset, path: Path) -> np.ndarray:
+    """H x W float64 Hounsfield units of one slice (pydicom's modality LUT: RescaleSlope and RescaleIntercept, or
+    a Modality LUT Sequence where the file has one)."""
+    from pydicom.pixels import apply_modality_lut
+
+    return np.asarray(apply_modality_lut(stored_pixels(dataset, path), dataset), dtype=np.float64)
 
 
 def window(hu: np.ndarray, center: float, width: float) -> np.ndarray:
     """Hounsfield units -> uint8 through one (center, width) window."""
     low = center - width / 2.0
-    scaled = (hu - np.float32(low)) * np.float32(255.0 / width)
-    return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
+    return np.rint(np.clip((np.asarray(hu, dtype=np.float64) - low) * (255.0 / width), 0.0, 255.0)).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=64)
+def window_table(dtype: str, slope: float, intercept: float, windows: tuple) -> np.ndarray:
+    """Each 16-bit stored value's 8-bit values through the windows (up to 4), packed into one uint32 per value.
+    Reading a slice is then one 4-byte table look-up per pixel instead of float arithmetic over it, about 50x
+    faster (the same numbers: the table is `window` of the HU of every stored value)."""
+    values = np.arange(65536, dtype=np.uint16).view(dtype).astype(np.float64)
+    hu = values * slope + intercept
+    packed = np.zeros((65536, 4), dtype=np.uint8)
+    for c, (center, width) in enumerate(windows):
+        packed[:, c] = window(hu, center, width)
+    return packed.view(np.uint32).ravel()
+
+
+def windowed(stored: np.ndarray, table: np.ndarray, channels: int) -> np.ndarray:
+    """H x W x channels uint8 of a 16-bit slice through a packed `window_table`."""
+    import cv2
+
+    looked_up = np.take(table, stored.view(np.uint16)).view(np.uint8).reshape(*stored.shape, 4)
+    # OpenCV drops the padding bytes ~20x faster than numpy's strided copy of 3 (or 1) bytes in 4.
+    if channels == 3:
+        return cv2.cvtColor(looked_up, cv2.COLOR_RGBA2RGB)
+    if channels == 1:
+        return cv2.extractChannel(looked_up, 0)[..., None]
+    return np.ascontiguousarray(looked_up[..., :channels])
 
 
 def first_value(value) -> float:
@@ -89,14 +126,17 @@ def read_dicom(path: Path, windows: Sequence[Sequence[float]] | str | None) -> n
     """One DICOM slice -> H x W x C uint8: one channel per window (in order), the file's own window, or the HU
     range -1024..3071 scaled."""
     dataset = read_dataset(path)
-    hu = hounsfield(dataset, path)
     if windows == "file":
-        chosen = [file_window(dataset, path)]
+        chosen = (file_window(dataset, path),)
     elif windows is None:
         low, high = HU_RANGE
-        chosen = [((low + high) / 2.0, high - low)]
+        chosen = (((low + high) / 2.0, high - low),)
     else:
-        chosen = [tuple(w) for w in windows]
+        chosen = tuple((float(c), float(w)) for c, w in windows)
+    stored = stored_pixels(dataset, path)
+    if stored.dtype in (np.int16, np.uint16) and len(chosen) <= 4 and "ModalityLUTSequence" not in dataset:
+        return windowed(stored, window_table(stored.dtype.str, *rescale(dataset), chosen), len(chosen))
+    hu = hounsfield(dataset, path)
     return np.stack([window(hu, center, width) for center, width in chosen], axis=-1)
 
 

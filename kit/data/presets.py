@@ -24,6 +24,16 @@ PLANET_TAG_COUNTS = (12315, 339, 862, 332, 101, 28431, 2089, 100, 4547, 3660, 26
                      7411)
 PLANET_TRAIN_SIZE = 40479
 PLANET_WEATHER = ("clear", "partly_cloudy", "haze", "cloudy")  # exactly one per image; cloudy stands alone
+RANZCR_CLASSES = (
+    "ETT - Abnormal", "ETT - Borderline", "ETT - Normal", "NGT - Abnormal", "NGT - Borderline",
+    "NGT - Incompletely Imaged", "NGT - Normal", "CVC - Abnormal", "CVC - Borderline", "CVC - Normal",
+    "Swan Ganz Catheter Present",
+)
+RSNA_SUBTYPES = ("epidural", "intraparenchymal", "intraventricular", "subarachnoid", "subdural", "any")
+PLANT_CLASSES = ("healthy", "multiple_diseases", "rust", "scab")
+# label_num_to_disease_map.json of Cassava Leaf Disease Classification: the label is the index
+CASSAVA_CLASSES = ("Cassava Bacterial Blight (CBB)", "Cassava Brown Streak Disease (CBSD)",
+                   "Cassava Green Mottle (CGM)", "Cassava Mosaic Disease (CMD)", "Healthy")
 IMET_CLASSES = 1103
 IMET_CULTURES = 398  # attribute ids 0..397 are `culture::...`, the rest `tag::...`
 
@@ -51,6 +61,11 @@ COMMON_COMMENTS = {
     "train_dir": "training images",
     "image_ext": "image file extension",
     "metric": "<average>_f<beta>: drives the best epoch, thresholds, blending and every reported score",
+    "label_format": "how the train CSV holds labels: indices, names, wide (a 0/1 column per class) or long",
+    "submission_format": "labels (class lists), wide (a probability column per class) or long (a row per "
+                         "image and class)",
+    "task": "multilabel (a sigmoid per class) or multiclass (exactly one class per image: softmax)",
+    "test_dir": "test images",
 }
 
 PRESETS = {
@@ -106,6 +121,87 @@ PRESETS = {
          "channels": "the file's channels, in order",
          "test_dir": "test images", "metric": "F2 averaged over samples"},
         320,
+    ),
+    "ranzcr-clip": Preset(
+        "ranzcr-clip", "RANZCR CLiP - Catheter and Line Position Challenge (2021)",
+        {
+            "slug": "ranzcr-clip-catheter-line-classification",
+            "train_csv": "train.csv", "sample_submission": "sample_submission.csv", "id_column": "StudyInstanceUID",
+            "label_format": "wide", "classes": list(RANZCR_CLASSES), "task": "multilabel",
+            "group_column": "PatientID", "submission_format": "wide",
+            "image_layout": "file", "channels": ["gray"], "image_ext": "jpg", "train_dir": "train", "test_dir": "test",
+            "metric": "macro_auc",
+        },
+        {"label_format": "wide: one 0/1 column per class, headed by its name",
+         "classes": "the 11 columns between StudyInstanceUID and PatientID; the order gives the class index",
+         "group_column": "`kit folds` keeps each patient's studies inside one fold",
+         "submission_format": "wide: StudyInstanceUID + one probability column per class",
+         "image_layout": "one grayscale JPEG per study: train/{StudyInstanceUID}.jpg",
+         "channels": "one grayscale channel", "metric": "mean column-wise ROC AUC (no thresholds)"},
+        512,
+    ),
+    "rsna-ich-2019": Preset(
+        "rsna-ich-2019", "RSNA Intracranial Hemorrhage Detection (2019)",
+        {
+            "slug": "rsna-intracranial-hemorrhage-detection",
+            "train_csv": "stage_2_train.csv", "sample_submission": "stage_2_sample_submission.csv",
+            "id_column": "ID", "target_column": "Label", "prediction_column": "Label",
+            "label_format": "long", "long_separator": "_", "classes": list(RSNA_SUBTYPES), "task": "multilabel",
+            "submission_format": "long",
+            "image_layout": "file", "image_ext": "dcm", "train_dir": "stage_2_train", "test_dir": "stage_2_test",
+            "channels": ["brain", "subdural", "soft_tissue"], "windows": [[40, 80], [80, 200], [40, 380]],
+            "metric": "logloss", "class_weights": {"any": 2},
+        },
+        {"label_format": "long: one row per image and subtype, ID_<image>_<subtype>,Label",
+         "long_separator": "between the image Id and the subtype",
+         "classes": "the subtypes; `any` is 1 where some subtype is",
+         "submission_format": "long: one ID_<image>_<subtype>,Label row per image and subtype",
+         "image_layout": "one DICOM CT slice per image: stage_2_train/ID_<image>.dcm",
+         "image_ext": "DICOM, read with pydicom: Hounsfield units through RescaleSlope/RescaleIntercept",
+         "channels": "one channel per window, in this order",
+         "windows": "[center, width] in HU: brain, subdural, soft tissue (or `file`: each file's own window)",
+         "metric": "binary log loss over every image-subtype cell (lower is better)",
+         "class_weights": "the metric's weighted mean: `any` counts twice"},
+        256,
+    ),
+    "plant-pathology-2020": Preset(
+        "plant-pathology-2020", "Plant Pathology 2020 - FGVC7",
+        {
+            "slug": "plant-pathology-2020-fgvc7",
+            "train_csv": "train.csv", "sample_submission": "sample_submission.csv", "id_column": "image_id",
+            "label_format": "wide", "classes": list(PLANT_CLASSES), "task": "multiclass",
+            "submission_format": "wide",
+            "image_layout": "file", "channels": ["red", "green", "blue"], "image_ext": "jpg",
+            "train_dir": "images", "test_dir": "images", "metric": "macro_auc",
+        },
+        {"label_format": "wide one-hot: exactly one 1 per row",
+         "classes": "the four columns after image_id",
+         "task": "multiclass: one class per leaf (softmax); folds stratify on it",
+         "submission_format": "wide: image_id + one probability column per class",
+         "image_layout": "one RGB JPEG per leaf: images/Train_<i>.jpg and images/Test_<i>.jpg",
+         "channels": "the file's channels, in order", "test_dir": "test images share the folder",
+         "metric": "mean column-wise ROC AUC (no thresholds)"},
+        384,
+    ),
+    "cassava-2020": Preset(
+        "cassava-2020", "Cassava Leaf Disease Classification (2020)",
+        {
+            "slug": "cassava-leaf-disease-classification",
+            "train_csv": "train.csv", "sample_submission": "sample_submission.csv",
+            "id_column": "image_id", "target_column": "label", "prediction_column": "label",
+            "label_format": "indices", "classes": list(CASSAVA_CLASSES), "task": "multiclass",
+            "submission_format": "labels",
+            "image_layout": "file", "channels": ["red", "green", "blue"], "image_ext": "none",
+            "train_dir": "train_images", "test_dir": "test_images", "metric": "accuracy",
+        },
+        {"label_format": "one integer class per image",
+         "classes": "label_num_to_disease_map.json; the label is the index",
+         "task": "multiclass: one class per image (softmax); folds stratify on it",
+         "submission_format": "labels: image_id,label with the most probable class",
+         "image_layout": "one RGB JPEG per image: train_images/{image_id}",
+         "image_ext": "none: the Id is the file name itself (1000015157.jpg)",
+         "channels": "the file's channels, in order", "metric": "accuracy"},
+        384,
     ),
 }
 
