@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from kit.data.gpu_augment import (BatchAugmenter, Op, affine_matrices, batch_ops, brightness_contrast, flip_some,
-                                  rotate_some, transpose_some, warp_some)
+from kit.data.gpu_augment import (
+    BatchAugmenter,
+    Op,
+    affine_matrices,
+    batch_ops,
+    brightness_contrast,
+    flip_some,
+    rotate_some,
+    transpose_some,
+    warp_some,
+)
 from kit.settings import DEFAULT_AUGMENT
 
 

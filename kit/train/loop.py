@@ -21,10 +21,9 @@ import torch
 from tqdm.auto import tqdm
 
 from kit import io
-from kit.data.augment import build_transform
 from kit.data.cache import open_store
 from kit.data.folds import read_folds
-from kit.data.loader import ImageDataset, make_loader, to_model_input
+from kit.data.loader import to_model_input
 from kit.data.reading import CompetitionData, ImageStore, labels_to_matrix
 from kit.errors import KitError
 from kit.layout import SPLITS, FoldRun
@@ -34,11 +33,11 @@ from kit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, se
 from kit.train.device import Runtime
 from kit.train.distributed import make_runtime
 from kit.train.init import InitWeights, init_weights
+from kit.train.loaders import Loaders, make_loaders, train_path
 from kit.train.losses import make_loss
 from kit.train.mixing import BatchMixer, make_mixer
 from kit.train.models import Classifier, build_model
-from kit.train.predict import eval_loader, predict_batches, write_predictions
-from kit.train.sampler import balanced_weights
+from kit.train.predict import predict_batches, write_predictions
 from kit.train.swa import WeightAverage
 
 MONITORS = {"val_metric_tuned": "_tuned", "val_metric": "", "val_loss": None}  # --monitor -> history column
@@ -208,9 +207,10 @@ def seed_epoch(seed: int, epoch: int, generator: torch.Generator, transform, ran
 def train_one_epoch(model: Classifier, loader, optimizer, scheduler, loss_fn, runtime: Runtime, scaler,
                     mean, std, accumulate: int = 1, clip_grad: float = 0.0, ema=None, frozen: bool = False,
                     wrapped: torch.nn.Module | None = None, desc: str = "", progress: bool = True,
-                    mixer: BatchMixer | None = None) -> float:
+                    mixer: BatchMixer | None = None, to_input: Callable | None = None) -> float:
     """One pass over `loader`; returns the mean training loss. `model` is the bare model, `wrapped` what the
-    step calls (DDP's wrapper, or the model itself); `mixer` makes the mixup/cutmix/smoothed batches. A
+    step calls (DDP's wrapper, or the model itself); `to_input` makes a batch's images the model's input
+    (`Loaders.to_input`; default: normalised by mean/std); `mixer` makes the mixup/cutmix/smoothed batches. A
     non-finite loss raises NonFiniteLoss."""
     wrapped = wrapped or model
     model.train()
@@ -221,7 +221,8 @@ def train_one_epoch(model: Classifier, loader, optimizer, scheduler, loss_fn, ru
     optimizer.zero_grad(set_to_none=True)
     bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not (progress and runtime.is_main))
     for i, (images, targets) in enumerate(bar):
-        images = to_model_input(images, runtime.device, mean, std, runtime.channels_last)
+        images = to_input(images) if to_input else to_model_input(images, runtime.device, mean, std,
+                                                                  runtime.channels_last)
         targets = targets.to(runtime.device, non_blocking=True)
         if mixer is not None:
             images, targets = mixer(images, targets)
@@ -259,31 +260,6 @@ def _better(value: float, best: float | None, monitor: str) -> bool:
 
 def _current_lr(optimizer, role: str = "head") -> float:
     return next(g["lr"] for g in optimizer.param_groups if g["role"] == role)
-
-
-@dataclass
-class Loaders:
-    train: torch.utils.data.DataLoader
-    val: torch.utils.data.DataLoader
-    generator: torch.Generator  # drives shuffling (or the balanced sampler) and the workers' seeds
-    transform: object | None  # the albumentations pipeline, reseeded every epoch
-    sampler: torch.utils.data.Sampler | None
-
-
-def make_loaders(settings: Settings, split: FoldSplit, train_store: ImageStore, val_store: ImageStore,
-                 runtime: Runtime) -> Loaders:
-    transform = build_transform(settings.augment, settings.crop, seed=settings.seed, source="train.augment")
-    generator = torch.Generator()
-    weights = balanced_weights(split.train_targets, settings.sampler_power) if settings.sampler == "balanced" else None
-    train_set = ImageDataset(train_store, split.train_targets, transform)
-    sampler = runtime.train_sampler(len(train_set), weights, generator, settings.seed)
-    workers = runtime.default_workers() if settings.workers is None else settings.workers
-    per_process = len(train_set) // runtime.world_size
-    train = make_loader(train_set, settings.batch_size, shuffle=True, sampler=sampler, workers=workers,
-                        pin_memory=runtime.pin_memory, drop_last=per_process > settings.batch_size,
-                        generator=generator)
-    val = eval_loader(ImageDataset(val_store, split.val_targets), runtime, settings.batch_size, workers)
-    return Loaders(train, val, generator, transform, sampler)
 
 
 # ---------------------------------------------------------------- the state of one fold
@@ -446,7 +422,7 @@ def start_or_resume(trainee: Trainee, checkpoint: dict | None, loaders: Loaders,
     """The resumed run's weights, optimizer, schedule, state and random generators; or a clean folder."""
     if checkpoint:
         trainee.load(checkpoint)
-        set_rng_state(checkpoint["rng"], loaders.generator)
+        set_rng_state(checkpoint["rng"], loaders.generator, loaders.transform)
         return FoldState.from_checkpoint(checkpoint)
     if runtime.is_main:  # what an earlier run left must not stand in for this one's (nor mix with it)
         for path in (run.best, run.history, *(run.predictions(split) for split in SPLITS)):
@@ -467,13 +443,12 @@ def run_epoch(trainee: Trainee, loaders: Loaders, split: FoldSplit, settings: Se
         train_loss = train_one_epoch(trainee.model, loaders.train, trainee.optimizer, trainee.scheduler,
                                      trainee.loss_fn, runtime, trainee.scaler, settings.mean, settings.std,
                                      settings.accumulate, settings.clip_grad, trainee.ema, trainee.frozen,
-                                     trainee.wrapped, desc, settings.progress, trainee.mixer)
+                                     trainee.wrapped, desc, settings.progress, trainee.mixer, loaders.to_input)
     except NonFiniteLoss as err:
         kept = f"{run.last} keeps epoch {epoch}" if epoch else "no checkpoint was written"
         raise NonFiniteLoss(f"{err}; stopped ({kept}). Try a lower --lr or --clip-grad 1") from None
     if trainee.swa is not None and trainee.swa.in_window(epoch + 1):
-        trainee.swa.capture(trainee.model, (to_model_input(images, runtime.device, settings.mean, settings.std,
-                                                           runtime.channels_last) for images, _ in loaders.train))
+        trainee.swa.capture(trainee.model, (loaders.to_input(images) for images, _ in loaders.train))
     runtime.sync_buffers(trainee.eval_model)
     probs, val_loss = predict_batches(trainee.eval_model, loaders.val, runtime, settings.mean, settings.std, "none",
                                       trainee.loss_fn)
@@ -491,7 +466,7 @@ def save_epoch(run: FoldRun, trainee: Trainee, state: FoldState, improved: bool,
     meta = {"settings": settings.to_dict(), "spec": spec.to_dict(), "epoch": state.epoch}
     if improved:
         save_checkpoint(run.best, {**meta, "model": trainee.eval_model.state_dict(), "metrics": state.history[-1]})
-    save_checkpoint(run.last, {**meta, **state.to_dict(), **trainee.state_dicts(), "rng": rng_state(loaders.generator)})
+    save_checkpoint(run.last, {**meta, **state.to_dict(), **trainee.state_dicts(), "rng": rng_state(loaders.generator, loaders.transform)})
     io.write_csv(state.history_frame(spec.scorer), run.history)
 
 
@@ -549,11 +524,12 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
         note = f"resuming from {run.last} (epoch {checkpoint['epoch']})"
     elif settings.prior_bias and init is None:
         set_prior_bias(model, split.train_targets)
+    path = train_path(settings, runtime, train_store)
     say(f"{settings.model} fold {settings.fold}: {len(split.train_ids)} train / {len(split.val_ids)} val images, "
-        f"{settings.size}px ({train_store.description}), {runtime.describe()}; {note}")
+        f"{settings.size}px ({train_store.description}), {runtime.describe()}; {note}; {path.note}")
 
     model = runtime.prepare(model)
-    loaders = make_loaders(settings, split, train_store, val_store, runtime)
+    loaders = make_loaders(settings, split, train_store, val_store, runtime, path)
     trainee = make_trainee(model, settings, split, math.ceil(len(loaders.train) / settings.accumulate), runtime)
     state = start_or_resume(trainee, checkpoint, loaders, run, runtime)
     if runtime.is_main:
