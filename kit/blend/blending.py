@@ -21,7 +21,7 @@ from kit.blend.report import write_outputs
 from kit.blend.result import BlendResult, Scores
 from kit.blend.stack import STACKERS
 from kit.blend.state import FittedBlend
-from kit.blend.twins import LEAKS, TwinUse, average_groups, copy_labels
+from kit.blend.twins import LEAKS, TwinUse, average_groups, copy_labels, pairs_within
 from kit.data.dups import read_pairs
 from kit.data.folds import read_folds
 from kit.data.reading import labels_to_matrix, read_labels, read_sample_ids
@@ -126,7 +126,7 @@ def use_twins(result: BlendResult, pairs: pd.DataFrame, pairs_name: str, test_id
     """Average the blended scores of duplicate test images (then threshold again); with leak='copy', give
     test images with a train twin its labels."""
     result.test, groups, rows = average_groups(result.test, pairs, test_ids)
-    result.twins = TwinUse(pairs_name, groups, rows)
+    result.twins = TwinUse(pairs_name, groups, rows, test_pairs=pairs_within(pairs, test_ids))
     result.predicted = apply_thresholds(result.test, result.thresholds, result.no_empty)
     if leak == "copy":
         result.predicted = copy_labels(result.predicted, result.truth, pairs, test_ids, train_ids, result.twins)

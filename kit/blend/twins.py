@@ -27,10 +27,37 @@ class TwinUse:
     groups: int = 0
     averaged_rows: int = 0
     copied: dict[str, str] = field(default_factory=dict)
+    test_pairs: list[tuple[str, str]] = field(default_factory=list)  # the test-test pairs averaged over
+    copied_labels: dict[str, list[int]] = field(default_factory=dict)  # test Id -> the class indices it was given
 
     def to_dict(self) -> dict:
+        """The JSON entry: what was done, and what `kit infer` needs to do it again without the pairs file or the
+        train labels (the test-test pairs, and each copied test Id's class indices)."""
         return {"pairs_file": self.path, "test_groups_averaged": self.groups, "test_rows_averaged": self.averaged_rows,
-                "labels_copied": dict(self.copied)}
+                "labels_copied": dict(self.copied), "test_pairs": [list(pair) for pair in self.test_pairs],
+                "copied_labels": {test_id: list(labels) for test_id, labels in self.copied_labels.items()}}
+
+
+def pairs_within(pairs: pd.DataFrame, test_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """The pairs whose two Ids are both test Ids, in the file's order (what `average_groups` averages over)."""
+    known = set(test_ids)
+    both = pairs["Id1"].isin(known) & pairs["Id2"].isin(known)
+    return list(zip(pairs["Id1"][both].astype(str), pairs["Id2"][both].astype(str)))
+
+
+def pairs_frame(test_pairs: Sequence[Sequence[str]]) -> pd.DataFrame:
+    """Saved test-test pairs back as the frame `average_groups` reads."""
+    return pd.DataFrame({"Id1": [str(a) for a, _ in test_pairs], "Id2": [str(b) for _, b in test_pairs]})
+
+
+def paste_labels(predicted: np.ndarray, copied_labels: dict[str, Sequence[int]], test_ids: Sequence[str]) -> np.ndarray:
+    """The saved `--leak copy` step on a test set: each test Id in `copied_labels` gets exactly those classes."""
+    out = predicted.copy()
+    for row, test_id in enumerate(test_ids):
+        if test_id in copied_labels:
+            out[row] = False
+            out[row, list(copied_labels[test_id])] = True
+    return out
 
 
 def average_groups(scores: np.ndarray, pairs: pd.DataFrame, test_ids: Sequence[str]) -> tuple[np.ndarray, int, int]:
@@ -75,6 +102,7 @@ def copy_labels(predicted: np.ndarray, truth: np.ndarray, pairs: pd.DataFrame, t
     `train_ids`)."""
     twins = closest_train_twin(pairs, test_ids, train_ids)
     use.copied = {test_ids[test]: train_ids[train] for test, train in twins.items()}
+    use.copied_labels = {test_ids[test]: [int(c) for c in np.flatnonzero(truth[train])] for test, train in twins.items()}
     out = predicted.copy()
     for test, train in twins.items():
         out[test] = truth[train]

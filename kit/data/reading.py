@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from kit import io
-from kit.data.spec import CompetitionSpec, check_names
+from kit.data.spec import CompetitionSpec, check_classes, check_names
 from kit.errors import KitError
 
 # OpenCV would otherwise start one thread per core inside every DataLoader worker.
@@ -227,7 +227,9 @@ def resolve_classes(spec: CompetitionSpec, root: str | os.PathLike) -> Competiti
     frequencies = spec.class_frequencies
     if frequencies is not None and len(frequencies) != len(classes):
         frequencies = None
-    return replace(spec, classes=classes, classes_file=None, class_frequencies=frequencies)
+    resolved = replace(spec, classes=classes, classes_file=None, class_frequencies=frequencies)
+    check_classes(resolved, root / spec.train_csv)
+    return resolved
 
 
 def read_sample_ids(path: str | os.PathLike, spec: CompetitionSpec) -> list[str]:

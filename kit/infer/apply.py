@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from kit.blend.methods import apply
+from kit.blend.twins import average_groups, pairs_frame, paste_labels
 from kit.data.reading import CompetitionData
 from kit.data.submission import submission_frame, validate_submission
 from kit.infer.ensemble import Ensemble, load_ensemble
@@ -33,14 +34,32 @@ class InferResult:
 
 
 def test_thresholds(ensemble: Ensemble, scores: np.ndarray) -> np.ndarray:
-    """The blend's thresholds; ratio thresholds are matched again on these test scores (as `kit blend` matched
-    them on its test set), classes with few positives keeping the global threshold."""
+    """The blend's thresholds; ratio thresholds are matched again on these test scores to the rates `kit blend`
+    matched on its test set (its --prior's where given, else the train rates), classes with few positives keeping
+    the global threshold."""
     if ensemble.threshold_mode != "ratio":
         return ensemble.thresholds
-    thresholds = rate_thresholds(scores, ensemble.train_rates)
+    thresholds = rate_thresholds(scores, ensemble.ratio_rates if ensemble.ratio_rates is not None
+                                 else ensemble.train_rates)
     if ensemble.fallback:
         thresholds[ensemble.fallback] = ensemble.global_threshold
     return thresholds
+
+
+def use_duplicates(ensemble: Ensemble, scores: np.ndarray, thresholds: np.ndarray, ids: list[str],
+                   log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholded predictions, with the blend's `--dups` step done again: the saved test-test pairs of these Ids
+    averaged, and with `--leak copy` the saved labels given to the test Ids they were copied to."""
+    if ensemble.twin_pairs is None:
+        return scores, apply_thresholds(scores, thresholds, ensemble.no_empty)
+    scores, groups, rows = average_groups(scores, pairs_frame(ensemble.twin_pairs), ids)
+    predicted = apply_thresholds(scores, thresholds, ensemble.no_empty)
+    copied = ensemble.copied_labels or {}
+    if copied:
+        predicted = paste_labels(predicted, copied, ids)
+    log(f"duplicates (from {ensemble.source}): {groups} test groups averaged ({rows} rows)"
+        + (f"; labels copied to {sum(i in copied for i in ids)} test images" if copied else ""))
+    return scores, predicted
 
 
 def infer(blend: str | os.PathLike | Ensemble, data_dir: str | os.PathLike, out: str | os.PathLike = "submission.csv",
@@ -55,8 +74,8 @@ def infer(blend: str | os.PathLike | Ensemble, data_dir: str | os.PathLike, out:
     models = load_models(ensemble, device, log)
     outputs = predict_models(models, data, ids, available_cores() if workers is None else workers, log)
     scores = apply(ensemble.state, member_predictions(ensemble, models, outputs))
-    thresholds = test_thresholds(ensemble, scores)
-    predicted = apply_thresholds(scores, thresholds, ensemble.no_empty)
+    thresholds = test_thresholds(ensemble, scores)  # matched before duplicates are averaged, as `kit blend` does
+    scores, predicted = use_duplicates(ensemble, scores, thresholds, ids, log)
     out = Path(out)
     with atomic_path(out) as tmp:
         submission_frame(ids, predicted, ensemble.spec).to_csv(tmp, index=False)

@@ -43,6 +43,9 @@ class Ensemble:
     global_threshold: float | None
     fallback: list[int]
     report: dict  # the whole JSON
+    ratio_rates: np.ndarray | None = None  # ratio mode: the rates matched (the prior's where given, else the train's)
+    twin_pairs: list[tuple[str, str]] | None = None  # `--dups`: the test-test pairs whose scores are averaged
+    copied_labels: dict[str, list[int]] | None = None  # `--leak copy`: test Id -> the class indices it gets
 
 
 def _member_path(raw: str, json_path: Path) -> Path | None:
@@ -108,10 +111,50 @@ def load_ensemble(path: str | os.PathLike) -> Ensemble:
     mode = str(report.get("threshold_mode") or "per-class")
     if mode == "ratio" and rates is None:
         raise KitError(f"{path}: ratio thresholds need the train rates ('train_rates'); blend again")
+    twin_pairs, copied_labels = read_duplicates(report.get("duplicates"), path, len(classes))
     return Ensemble(
         source=path, spec=spec, members=members, state=state,
         thresholds=np.array([float(thresholds[c]) for c in classes]), threshold_mode=mode,
         no_empty=bool(report.get("no_empty", True)),
         train_rates=None if rates is None else np.asarray(rates, dtype=np.float64),
         global_threshold=report.get("global_threshold"), fallback=fallback, report=report,
+        ratio_rates=None if mode != "ratio" else ratio_rates(report.get("prior"), rates, classes, path),
+        twin_pairs=twin_pairs, copied_labels=copied_labels,
     )
+
+
+def ratio_rates(prior, train_rates, classes: list[str], path: Path) -> np.ndarray:
+    """The rates `kit blend` matched its ratio thresholds to: the prior's (`--prior`) where it gives one, else
+    the train rate, as `kit.score.thresholds.fit_thresholds` does."""
+    rates = np.asarray(train_rates, dtype=np.float64)
+    if len(rates) != len(classes):
+        raise KitError(f"{path}: 'train_rates' has {len(rates)} values for {len(classes)} classes")
+    if prior is None:
+        return rates
+    if not isinstance(prior, dict) or any(c not in classes for c in prior):
+        raise KitError(f"{path}: 'prior' must map class names of the competition to rates")
+    rates = rates.copy()
+    for name, rate in prior.items():
+        if not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise KitError(f"{path}: prior: class {name!r}: rate {rate!r} is not a number in [0, 1]")
+        rates[classes.index(name)] = float(rate)
+    return rates
+
+
+def read_duplicates(entry, path: Path, num_classes: int) -> tuple[list[tuple[str, str]] | None, dict | None]:
+    """The JSON's "duplicates" entry (`kit blend --dups`): the test-test pairs averaged over and, with
+    `--leak copy`, each copied test Id's class indices; (None, None) for a blend without pairs."""
+    if entry is None:
+        return None, None
+    if not isinstance(entry, dict) or "test_pairs" not in entry or "copied_labels" not in entry:
+        raise KitError(f"{path}: the blend used duplicate pairs but its JSON does not carry them (no 'test_pairs' / "
+                       "'copied_labels'); blend again with this version of kit")
+    pairs, copied = entry["test_pairs"], entry["copied_labels"]
+    if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+        raise KitError(f"{path}: duplicates.test_pairs must be a list of [Id1, Id2] pairs")
+    if not isinstance(copied, dict) or not all(
+            isinstance(v, list) and all(isinstance(c, int) and 0 <= c < num_classes for c in v)
+            for v in copied.values()):
+        raise KitError(f"{path}: duplicates.copied_labels must map test Ids to lists of class indices "
+                       f"0..{num_classes - 1}")
+    return [(str(a), str(b)) for a, b in pairs], {str(k): list(v) for k, v in copied.items()}
