@@ -28,8 +28,10 @@ as Kaggle does, routed on the FULL path `/api/v1/<service>/<method>` (a method u
   GET /files/<name>                                         -> the bytes, with Content-Length and Last-Modified
 
 A dataset is READY after `polls_to_ready` status calls (None: never). A pushed kernel is QUEUED, RUNNING, then
-COMPLETE or ERROR after `polls_to_finish` status calls; `kernel_run(text) -> (ok, log text, {name: bytes})` decides
-what the run printed and wrote (by default it writes `kernel_outputs`). The log is sent as Kaggle sends it: a JSON
+COMPLETE or ERROR after `polls_to_finish` status calls; `kernel_run(text) -> (ok, log text, {name: bytes})` (or
+`kernel_job(ref, body)`, which sees every source attached) decides what the run printed and wrote (by default it
+writes `kernel_outputs`); output names may hold folders (`runs/<model>/fold<k>/best.pt`), and are sent
+`output_page_size` at a time when that is set. A kernel source that is not a kernel pushed before is invalid. The log is sent as Kaggle sends it: a JSON
 list of {stream_name, time, data} entries.
 
 Faults, as Kaggle gives them: a slug in `taken_slugs` belongs to someone else (invisible to GetDatasetStatus,
@@ -93,6 +95,8 @@ class StandIn:
     taken_slugs: set[str] = field(default_factory=set)  # owner/slug of datasets that belong to someone else
     kernel_outputs: dict[str, bytes] = field(default_factory=dict)  # what a kernel run writes by default
     kernel_run: object = None  # callable(text) -> (ok, log text, {name: bytes}); None: ok, kernel_outputs
+    kernel_job: object = None  # callable(ref, SaveKernel body) -> (ok, log, {name: bytes}); wins over kernel_run
+    output_page_size: int = 0  # >0: ListKernelSessionOutput sends at most this many files per page
     create_answer: tuple | None = None  # (status, JSON body): CreateSubmission answers this and creates nothing
 
     def __post_init__(self):
@@ -236,8 +240,8 @@ class StandIn:
         if name == f"{self.competition}.zip":
             return self.zip_bytes()
         if name.startswith("kernel-output/"):
-            kernel, _, file_name = name.removeprefix("kernel-output/").rpartition("/")
-            found = self.kernels.get(kernel)
+            owner, slug, file_name = name.removeprefix("kernel-output/").split("/", 2)
+            found = self.kernels.get(f"{owner}/{slug}")
             return None if found is None else found["outputs"].get(file_name)
         return self.files.get(name)
 
@@ -326,16 +330,20 @@ class StandIn:
             return forbidden
         invalid = [source for source in body.get("datasetDataSources") or [] if source not in self.datasets]
         invalid_competitions = [c for c in body.get("competitionDataSources") or [] if c != self.competition]
+        invalid_kernels = [k for k in body.get("kernelDataSources") or [] if k not in self.kernels]
         kernel = self.kernels.setdefault(ref, {"versions": []})
         kernel["versions"].append(body)
-        runner = self.kernel_run or (lambda text: (True, "kit infer: wrote /kaggle/working/submission.csv\n",
-                                                   dict(self.kernel_outputs)))
-        ok, log, outputs = runner(body.get("text", ""))
+        if self.kernel_job is not None:
+            ok, log, outputs = self.kernel_job(ref, body)
+        else:
+            runner = self.kernel_run or (lambda text: (True, "kit infer: wrote /kaggle/working/submission.csv\n",
+                                                       dict(self.kernel_outputs)))
+            ok, log, outputs = runner(body.get("text", ""))
         kernel.update(status="COMPLETE" if ok else "ERROR", log=log, outputs=outputs if ok else {}, polls=0,
                       failure="" if ok else "Your notebook tried to run, but it failed (see the log)")
         return 200, {"ref": f"/code/{ref}", "url": f"{self.url}/code/{ref}", "versionNumber": len(kernel["versions"]),
                      "error": "", "invalidTags": [], "invalidDatasetSources": invalid,
-                     "invalidCompetitionSources": invalid_competitions, "invalidKernelSources": [],
+                     "invalidCompetitionSources": invalid_competitions, "invalidKernelSources": invalid_kernels,
                      "invalidModelSources": []}, None
 
     def _kernel(self, body):
@@ -358,8 +366,12 @@ class StandIn:
         log = json.dumps([{"stream_name": "stdout", "time": 0.5 + i, "data": line}
                           for i, line in enumerate(kernel["log"].splitlines(keepends=True))])
         files = [{"url": f"{self.url}/files/kernel-output/{ref}/{name}", "fileName": name}
-                 for name in sorted(kernel["outputs"])]
-        return 200, {"files": files, "log": log, "nextPageToken": ""}, None
+                 for name in sorted(kernel["outputs"])]  # names may hold folders: runs/<model>/fold<k>/best.pt
+        start = int(body.get("pageToken") or 0)
+        size = self.output_page_size or len(files) or 1
+        more = start + size < len(files)
+        return 200, {"files": files[start:start + size], "log": log if start == 0 else "",
+                     "nextPageToken": str(start + size) if more else ""}, None
 
 
 def _handler(stand_in: StandIn):

@@ -91,6 +91,8 @@ def test_pretrained_file_that_does_not_fit_is_one_clear_error(tmp_path):
 
 
 def test_auto_uses_timms_local_cache_and_never_the_network(tmp_path, monkeypatch):
+    monkeypatch.delenv("KIT_WEIGHTS", raising=False)
+    monkeypatch.setenv("KIT_KAGGLE_ROOT", str(tmp_path / "no-kaggle"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
 
@@ -100,7 +102,8 @@ def test_auto_uses_timms_local_cache_and_never_the_network(tmp_path, monkeypatch
     monkeypatch.setattr("huggingface_hub.hf_hub_download", no_network)
     monkeypatch.setattr("timm.models._hub.hf_hub_download", no_network)
     model, note = create_model("test_resnet", IN_CHANS, NUM_CLASSES, pretrained="auto")
-    assert note.startswith("random init: no pretrained weights for test_resnet in the local cache")
+    assert note.startswith("random init: no pretrained weights for test_resnet in $KIT_WEIGHTS, an attached Kaggle "
+                           "input or the local cache")
 
     # put the weights where the Hugging Face cache keeps them: auto finds and uses them
     torch.manual_seed(1)

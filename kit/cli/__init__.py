@@ -13,12 +13,14 @@ from kit.cli import (  # noqa: F401
     lr_find,
     notebook,
     predict,
+    pull,
     report,
     run,
     submissions,
     submit,
     synth,
     train,
+    weights,
 )
 from kit.cli.group import main
 

@@ -12,6 +12,7 @@ EXPORTS = {
     "SubmitResult": "submit", "default_message": "submit", "list_submissions": "submit", "submit_kernel": "submit",
     "append_row": "log", "previous_submission": "log", "read_log": "log",
     "push_kernel": "publish", "upload_dataset": "publish",
+    "PullResult": "pull", "pull": "pull",
 }
 __all__ = sorted(EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, EXPORTS)

@@ -145,7 +145,8 @@ def push_kernel(session: KaggleSession, folder: str | os.PathLike, echo: Callabl
     if getattr(response, "error", None):
         raise KitError(f"push kernel {ref}: Kaggle refused it: {response.error}")
     bad = list(getattr(response, "invalid_dataset_sources", None) or []) + \
-        list(getattr(response, "invalid_competition_sources", None) or [])
+        list(getattr(response, "invalid_competition_sources", None) or []) + \
+        list(getattr(response, "invalid_kernel_sources", None) or [])
     if bad:
         raise KitError(f"push kernel {ref}: Kaggle cannot attach {', '.join(bad)} (not found, or not visible to "
                        "you); upload the bundle first and accept the competition's rules")

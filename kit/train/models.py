@@ -5,8 +5,9 @@ Every model is a `Classifier`: a backbone returning feature maps (or transformer
 and per-group learning rates.
 
 Weights never come from a hub: from a file (`pretrained=PATH`, through timm's own adaptation of the first
-conv to the competition's channel count), from timm's local caches when they already hold them
-(`pretrained='auto'`), or random (`'none'`). The returned note says which.
+conv to the competition's channel count), from a `kit weights` folder ($KIT_WEIGHTS, an attached Kaggle input:
+kit.train.pretrained) or timm's local caches when they already hold them (`pretrained='auto'`), or random
+(`'none'`). The returned note says which.
 """
 from __future__ import annotations
 
@@ -162,9 +163,16 @@ def _timm_backbone(name: str, in_chans: int, pretrained: str, img_size: int | No
     if file is not None:
         note = f"weights from {file}"
     elif pretrained == "auto":
-        file = cached_timm_weights(cfg)
-        note = f"weights from timm's local cache {file}" if file else (
-            f"random init: no pretrained weights for {name} in the local cache (give --pretrained FILE)")
+        from kit.train.pretrained import offline_weights
+
+        file = offline_weights(name)
+        if file is not None:
+            note = f"weights from {file} (a `kit weights` folder)"
+        else:
+            file = cached_timm_weights(cfg)
+            note = f"weights from timm's local cache {file}" if file else (
+                f"random init: no pretrained weights for {name} in $KIT_WEIGHTS, an attached Kaggle input or "
+                "the local cache (give --pretrained FILE, or make them with `kit weights`)")
     else:
         note = "random init (--pretrained none)"
     if file is None:
