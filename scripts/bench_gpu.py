@@ -2,10 +2,12 @@
 
 Three loops train the same model from the same random weights on the same batches of `kit synth` images,
 already collated in pinned memory (so the loops are measured, not decoding): `kit.train.loop.train_one_epoch`
-with the runtime `kit train` picks on CUDA (bf16 autocast where supported, else fp16 with a loss scaler;
-channels_last; cuDNN autotuning), a bare loop with the same autocast and memory format (AdamW, BCE, backward,
+with the runtime `kit train` picks on CUDA (`--amp auto`: bf16 autocast where the GPU computes it natively, else
+fp16 with a loss scaler; channels_last; cuDNN autotuning), a bare loop with the same autocast and memory format (AdamW, BCE, backward,
 step), and a plain fp32 loop (contiguous memory, no autocast). Epochs of the three alternate after a warm-up
-epoch each; the median images/s is reported with the peak GPU memory.
+epoch each; the median images/s is reported with the peak GPU memory. On a GPU the kit loop also runs forced
+to `--amp fp16` (+ GradScaler), as a T4 or P100 gets it, to set against bf16 on the same card (and forced to
+bf16 where auto is fp16).
 
 Usage: python scripts/bench_gpu.py [--model resnet34] [--size 512] [--batch-size 32] [--steps 24] [--repeats 3]
                                    [--json FILE]
@@ -80,9 +82,8 @@ class Timer:
 class KitLoop:
     """One epoch of `kit.train.loop.train_one_epoch`, set up as `train_fold` sets it up."""
 
-    name = "kit train loop"
-
-    def __init__(self, settings, spec, start_state, targets, device: str):
+    def __init__(self, settings, spec, start_state, targets, device: str, amp: str = "auto",
+                 name: str = "kit train loop"):
         import torch
 
         from kit.train.distributed import make_runtime
@@ -90,7 +91,8 @@ class KitLoop:
         from kit.train.losses import make_loss
         from kit.train.models import build_model
 
-        self.runtime = make_runtime(device, settings.amp)
+        self.name = name
+        self.runtime = make_runtime(device, amp)
         model, _ = build_model(settings, spec)
         model.load_state_dict(start_state)
         self.model = self.runtime.prepare(model)
@@ -173,6 +175,10 @@ def run(args) -> dict:
     loops = [KitLoop(settings, HPA, start_state, targets, str(device)),
              BareLoop(settings, HPA, start_state, str(device), amp, on_gpu, "bare PyTorch loop"),
              BareLoop(settings, HPA, start_state, str(device), None, False, "plain fp32 loop")]
+    if on_gpu:  # what --amp auto gives a T4 or P100 (fp16 + GradScaler), against this card's own choice
+        loops.append(KitLoop(settings, HPA, start_state, targets, str(device), "fp16", "kit loop --amp fp16"))
+        if amp != torch.bfloat16:
+            loops.append(KitLoop(settings, HPA, start_state, targets, str(device), "bf16", "kit loop --amp bf16"))
     rates = {loop.name: [] for loop in loops}
     peaks = {}
     for repeat in range(args.repeats + 1):  # round 0 warms up (cuDNN autotuning, allocator pools)

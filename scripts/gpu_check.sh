@@ -3,7 +3,8 @@
 # debug there. In order, each step under its own time limit, every step run whatever the others did:
 #   1. the test suite (all of it, slow tests included);
 #   2. scripts/bench_gpu.py: `kit train`'s loop on resnet34 at 512 px (AMP, channels_last) against a bare
-#      PyTorch loop on the same batches and a plain fp32 loop, random weights, `kit synth` images;
+#      PyTorch loop on the same batches and a plain fp32 loop, random weights, `kit synth` images; and the kit
+#      loop forced to --amp fp16 + GradScaler (what --amp auto gives a T4/P100) against this card's bf16;
 #   3. `kit train --fold all --gpus ...`: two folds fanned out over the GPUs (two processes on GPU 0 when there
 #      is one), then `kit blend` of them;
 #   4. a 2-process torchrun (NCCL) on one fold, when two GPUs are visible;

@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
+from test_budget import STOPPED_EXIT_CODE, assert_same_run, fake_time  # noqa: F401 (fake_time: a fixture)
+from test_budget import cli_args as budget_args
 
 from kit.cli import main
 from kit.data.cache import CacheStore, build_cache
@@ -117,3 +119,23 @@ def test_a_pipeline_without_a_batch_version_runs_in_the_workers_said_once(synth_
     assert ("train.augment[1]: GaussNoise has no batch version: augmenting in the workers (--augment-on batch)"
             in lines[0])
     assert sum("GaussNoise" in line for line in lines) == 1
+
+
+@pytest.mark.slow
+def test_a_batch_path_run_stopped_mid_epoch_resumes_bit_for_bit(synth_dir, folds_csv, fake_time, tmp_path):  # noqa: F811
+    """--time-limit stops in epoch 2 (kit.train.budget's fake clock); --resume replays the consumed batches
+    through the batch augmenter, so the run ends equal to an uninterrupted one."""
+    extra = {"augment_on": "batch", "crop": 28, "workers": 0}
+    done = CliRunner().invoke(main, budget_args(synth_dir, folds_csv, tmp_path / "straight", **extra))
+    assert done.exit_code == 0, done.output
+    fake_time.now = 1000.0
+    stopped = CliRunner().invoke(main, budget_args(synth_dir, folds_csv, tmp_path / "stopped", time_limit="17s",
+                                                   checkpoint_every="4s", **extra))
+    assert stopped.exit_code == STOPPED_EXIT_CODE, stopped.output
+    run = tmp_path / "stopped" / "test_resnet" / "fold0"
+    checkpoint = load_checkpoint(run / "last.pt")
+    assert checkpoint["epoch"] == 1 and checkpoint.get("partial", {}).get("batches"), stopped.output
+    assert isinstance(checkpoint["rng"]["augmenter"], torch.Tensor)
+    resumed = CliRunner().invoke(main, [*budget_args(synth_dir, folds_csv, tmp_path / "stopped", **extra), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert_same_run(tmp_path / "straight" / "test_resnet" / "fold0", run)

@@ -331,3 +331,29 @@ def test_a_moved_data_folder_or_another_extension_makes_the_cache_stale(data_cop
     jpg = CompetitionData(moved, dataclasses.replace(HPA, image_ext="jpg"))
     store, message = lookup_cache(jpg, "test", SIZE, data.test_ids())
     assert store is None and "image_ext changed ('png' in the cache, 'jpg' now)" in message
+
+
+def test_a_cache_that_does_not_fit_the_disk_is_refused_before_anything_is_written(data_copy, tmp_path, monkeypatch):
+    import shutil
+
+    import kit.data.cache_space
+
+    rows = len(pd.read_csv(data_copy / HPA.train_csv)) + len(pd.read_csv(data_copy / HPA.sample_submission))
+    need = rows * 64 * 64 * len(HPA.channels)  # uint8 pixels of every train and test image at 64 px
+    real = shutil.disk_usage
+
+    def disk(free):
+        return lambda path: real(path)._replace(free=free)
+
+    out = tmp_path / "cache"
+    monkeypatch.setattr(kit.data.cache_space.shutil, "disk_usage", disk(need - 1))
+    result = CliRunner().invoke(main, ["cache", "--data", str(data_copy), "--size", "64", "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"Error: {out}: the cache (train, test) needs {need / 1e9:.1f} GB, only "
+                                     f"{(need - 1) / 1e9:.1f} GB free there; nothing was written. Choose another "
+                                     "folder with --out or a smaller --size")
+    assert not out.exists()
+
+    monkeypatch.setattr(kit.data.cache_space.shutil, "disk_usage", disk(need))  # exactly enough
+    result = CliRunner().invoke(main, ["cache", "--data", str(data_copy), "--size", "64", "--out", str(out)])
+    assert result.exit_code == 0, result.output

@@ -326,7 +326,9 @@ def test_bf16_autocast_on_cpu_trains_and_predicts(synth_dir, folds_csv, tmp_path
 def test_cuda_training_uses_amp_and_channels_last_and_predicts_like_the_cpu(synth_dir, folds_csv, tmp_path):
     settings = {**FAST, "device": "cuda", "epochs": 2, "tta": "flip"}
     result = run(cli_args(synth_dir, folds_csv, tmp_path / "runs", settings))
-    precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    from kit.train.device import native_bf16
+
+    precision = "bf16" if native_bf16(torch.device("cuda")) else "fp16"
     assert f"cuda {precision}, channels_last" in result.output
     out = tmp_path / "runs" / "test_resnet" / "fold0"
     on_gpu = pd.read_csv(out / "test.csv")[list(HPA.classes)].to_numpy()

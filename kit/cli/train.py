@@ -36,11 +36,17 @@ def train(fold, models, resume, gpus, data_dir, config_path, **options):
     entries), then these options. Weights never come from the network: --pretrained FILE, or timm's local cache.
 
     \b
+    Within a time limit (a Kaggle session):
+      kit train --fold 0 --time-limit 8h30m --checkpoint-every 30m   exits 75 when stopped;
+      kit train --fold 0 --time-limit 8h30m --resume                  then continues exactly
+
+    \b
     Several GPUs:
       torchrun --nproc_per_node 4 -m kit train --fold 0 ...   one fold, data-parallel (DDP)
       kit train --fold all --gpus 0,1,2,3                     folds in parallel, one per GPU
     """
     from kit.settings import resolve_settings
+    from kit.train.budget import TrainingStopped
     from kit.train.distributed import is_main_process
     from kit.train.loop import train_runs
 
@@ -50,7 +56,12 @@ def train(fold, models, resume, gpus, data_dir, config_path, **options):
     if gpus is not None:
         _fan_out(runs, context.data, fold, gpus, resume)
         return
-    results = train_runs(runs, context.data, fold, resume=resume, log=click.echo)
+    try:
+        results = train_runs(runs, context.data, fold, resume=resume, log=click.echo)
+    except TrainingStopped as stopped:  # last.pt is saved; exit 75 says "run again with --resume"
+        if is_main_process():
+            click.echo(str(stopped))
+        raise SystemExit(stopped.exit_code) from None
     if is_main_process():
         for result in results:
             click.echo(f"{result.out_dir}: best epoch {result.best_epoch}, score {result.best_score:.4f}")
@@ -61,6 +72,9 @@ def _fan_out(runs, data, fold, gpus, resume) -> None:
     from kit.train.fanout import fan_out, parse_devices
     from kit.train.loop import check_runs, fold_numbers
 
+    if any(settings.time_limit for settings in runs):  # each process would keep its own clock, not the command's
+        raise KitError("--time-limit does not apply with --gpus (each fanned-out run keeps its own clock); "
+                       "run one fold per command, or one torchrun job")
     devices = parse_devices(gpus)
     check_runs(runs, data)
     folds = sorted({k for settings in runs for k in fold_numbers(settings.fold if fold is None else fold,

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from kit import io
+from kit.data.cache_space import check_space
 from kit.data.reading import CompetitionData, DecodingStore, ImageStore, Source
 from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
@@ -432,16 +433,6 @@ def _plan(files: SplitFiles, split, size, spec, sources, ids, current: np.ndarra
     return np.arange(n), (None if reason == "new" else reason)
 
 
-def _check_space(files: SplitFiles, rows: int, sample_bytes: int) -> None:
-    import shutil
-
-    need = rows * sample_bytes
-    free = shutil.disk_usage(files.folder).free
-    if need > free:
-        raise KitError(f"{files.folder}: the cache needs {need / 1e9:.1f} GB more, only {free / 1e9:.1f} GB free "
-                       "(choose another folder with --out)")
-
-
 @contextlib.contextmanager
 def _exclusive(files: SplitFiles):
     """One build per split folder at a time: two would overwrite each other's rows and done bytes."""
@@ -476,8 +467,6 @@ def _build_split(data, split, size, files: SplitFiles, workers, progress, chunk,
     todo, reason = _plan(files, split, size, spec, sources, ids, current)
     report = SplitReport(split, files.pixels, len(ids), reused=len(ids) - len(todo), rebuilt_because=reason)
     shape, offset = npy_layout(files.pixels)
-    sample_bytes = int(np.prod(shape[1:]))
-    _check_space(files, len(todo), sample_bytes)
 
     done = np.memmap(files.done, dtype=np.uint8, mode="r+", shape=(len(ids),))
     fd = os.open(files.pixels, os.O_RDWR | getattr(os, "O_BINARY", 0))
@@ -551,6 +540,8 @@ def build_cache(data: CompetitionData, size: int, out: str | os.PathLike | None 
     data.check_root()
     root = Path(out) if out is not None else default_cache_root(data)
     workers = workers or available_cores()
+    check_space(root, [(split, SplitFiles(cache_dir(root, size), split).done, len(split_ids(data, split)))
+                       for split in splits], size * size * data.spec.num_channels)  # before anything is written
     reports = []
     for split in splits:
         report = build_split(data, split, size, root, workers=workers, progress=progress)

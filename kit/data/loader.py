@@ -139,7 +139,12 @@ def _seed_worker(worker_id: int) -> None:
     # Give each worker its own random stream derived from torch's per-worker seed: numpy's and Python's
     # global ones, and the albumentations pipeline's own (a Compose draws from its private generator).
     import random
+    import signal
 
+    # Ctrl-C and a session's SIGTERM reach the whole process group: the main process saves and stops
+    # (kit.train.budget) and ends its workers; a worker that died first would fail the loader instead.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

@@ -23,7 +23,7 @@ from kit.errors import KitError
 from kit.infer.ensemble import Ensemble
 from kit.layout import BEST_CHECKPOINT
 from kit.train.batch_tta import batch_tta_probabilities
-from kit.train.device import Runtime, amp_dtype, check_amp, pick_device
+from kit.train.device import Runtime, amp_dtype, check_amp, pick_device, run_precision
 
 MAX_CHUNK = 1024  # images decoded at a time, at most (unless one model's batch is larger)
 
@@ -41,13 +41,6 @@ class FoldModel:
     runtime: Runtime
 
 
-def member_precision(device: torch.device, amp: str) -> str:
-    """The run's mixed precision where this device has it: fp16 only on CUDA (a CPU falls back to fp32)."""
-    if device.type == "cuda":
-        return amp
-    return "bf16" if amp == "bf16" else "off"
-
-
 def load_models(ensemble: Ensemble, device: str = "auto", log: Callable[[str], None] = print) -> list[FoldModel]:
     """Every member's fold checkpoints, on `device`, in the blend's member order and then fold order."""
     from kit.train.predict import load_run
@@ -61,7 +54,7 @@ def load_models(ensemble: Ensemble, device: str = "auto", log: Callable[[str], N
                 raise KitError(f"{member.fold_dir(fold) / BEST_CHECKPOINT}: trained for {spec.num_classes} classes / "
                                f"{spec.num_channels} channels, the blend {ensemble.source} has "
                                f"{ensemble.spec.num_classes} / {ensemble.spec.num_channels}")
-            amp = member_precision(dev, settings.amp)
+            amp = run_precision(dev, settings.amp)
             check_amp(dev, amp)  # also picks cuDNN's kernels as training did (benchmark mode)
             runtime = Runtime(device=dev, dtype=amp_dtype(dev, amp), channels_last=dev.type == "cuda")
             model = runtime.prepare(model).eval()

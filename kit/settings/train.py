@@ -131,12 +131,14 @@ FIELDS = (
     Field("drop_rate", 0.0, float, "timm's drop_rate: the backbone's own dropout (in most CNNs on the last "
           "feature map); the head's is --dropout."),
     Field("clip_grad", 0.0, float, "Clip the gradient norm to this value (0: off)."),
-    Field("amp", "auto", str, "Mixed precision: auto = bf16 on CUDA where supported, else fp16; off on CPU.",
+    Field("amp", "auto", str, "Mixed precision: auto = bf16 on GPUs that compute it natively (CUDA compute capability 8.0+: "
+          "A100, L4, H100), else fp16 with a loss scaler (T4, P100, V100); off on CPU.",
           ("auto", "bf16", "fp16", "off")),
     Field("device", "auto", str, "auto (cuda, then mps, then cpu), or a torch device such as cuda:1."),
     Field("sync_bn", False, bool, "Under torchrun on GPUs: BatchNorm statistics over every process's batch "
           "(SyncBatchNorm)."),
-    Field("workers", None, int, "DataLoader worker processes (default: the cores available).", nullable=True),
+    Field("workers", None, int, "DataLoader worker processes (default: the cores available less one for the main "
+          "process, at least 1: 1 on a Kaggle notebook's 2 cores).", nullable=True),
     Field("patience", 0, int, "Stop after this many epochs without a better --monitor value (0: never)."),
     Field("monitor", "val_metric_tuned", str, "What decides the best checkpoint: the competition's metric at tuned "
           "thresholds, at 0.5, or the validation loss.", ("val_metric_tuned", "val_metric", "val_loss")),
@@ -155,8 +157,21 @@ FIELDS = (
     Field("std", None, None, "Per-channel normalisation std (0..1); default: measured on training images.",
           nullable=True, parse=parse_channel_values, cli=False),
     Field("progress", True, bool, "Show a progress bar per epoch."),
+    Field("time_limit", None, str, "Stop cleanly before this much time has passed (8h30m, 45m, 90s), keeping room "
+          "for the final prediction: last.pt is saved and kit train exits with code 75; run the same command with "
+          "--resume to continue. A limit too short for the prediction is refused before training.", nullable=True,
+          parse=lambda value, where: _duration(value, where)),
+    Field("checkpoint_every", None, str, "Also save last.pt in the middle of epochs this often (10m, 1h30m), so a "
+          "killed run loses at most that much; --resume continues from it exactly.", nullable=True,
+          parse=lambda value, where: _duration(value, where)),
 )
 FIELD = {f.name: f for f in FIELDS}
+
+
+def _duration(value, where: str) -> str:
+    from kit.train.budget import check_duration  # no torch: kit.train.budget imports it only where it runs
+
+    return check_duration(value, where)
 
 
 @dataclass

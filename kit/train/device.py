@@ -36,13 +36,32 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
+NATIVE_BF16 = (8, 0)  # compute capability from which CUDA GPUs compute bf16 natively (Ampere: A100, A10, L4, H100)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether this CUDA GPU computes bf16 in hardware. Not `torch.cuda.is_bf16_supported()`: that also says
+    yes where bf16 is only emulated (a T4 is 7.5, a P100 6.0), where convolutions have no bf16 kernels."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return tuple(torch.cuda.get_device_capability(index)) >= NATIVE_BF16
+
+
 def amp_dtype(device: torch.device, amp: str = "auto") -> torch.dtype | None:
-    """The autocast dtype: 'auto' = bf16 on CUDA where supported, else fp16; no autocast elsewhere."""
+    """The autocast dtype: 'auto' = bf16 on CUDA GPUs that compute it natively (compute capability 8.0 and up),
+    else fp16 (with a GradScaler, see `Runtime.grad_scaler`); no autocast elsewhere."""
     if amp == "off" or (amp == "auto" and device.type != "cuda"):
         return None
     if amp == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if native_bf16(device) else torch.float16
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+
+
+def run_precision(device: torch.device, amp: str) -> str:
+    """A trained run's --amp where this device has it (`kit predict`, `kit infer`): as trained on CUDA (auto
+    choosing by the GPU at hand), fp16 falls back to fp32 on a CPU."""
+    if device.type == "cuda":
+        return amp
+    return "bf16" if amp == "bf16" else "off"
 
 
 @dataclass
@@ -86,8 +105,18 @@ class Runtime:
     # ---- hooks for the distributed layer (kit.train.distributed.DistributedRuntime overrides them)
 
     def default_workers(self) -> int:
-        """DataLoader workers when none are given: the cores this process may use."""
-        return available_cores()
+        """DataLoader workers when none are given: the cores this process may use, less the one the main process
+        needs to feed the model (a Kaggle notebook's 2 cores: 1 worker; more would oversubscribe them)."""
+        return max(1, available_cores() - 1)
+
+    def loader_workers(self, requested: int | None) -> int:
+        return self.default_workers() if requested is None else requested
+
+    def describe_workers(self, requested: int | None) -> str:
+        """'1 loader worker (default for 2 cores)' / '4 loader workers' for the run's first line."""
+        workers = self.loader_workers(requested)
+        chosen = f" (default for {available_cores()} cores)" if requested is None else ""
+        return f"{workers} loader worker{'s' if workers != 1 else ''}{chosen}"
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """The module the training step calls (DDP wraps it); parameters and checkpoints use the bare model."""

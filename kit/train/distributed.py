@@ -46,7 +46,7 @@ class DistributedRuntime(Runtime):
                 + (", SyncBatchNorm" if self.sync_bn else ""))
 
     def default_workers(self) -> int:
-        return max(1, available_cores() // self.local_world_size)
+        return max(1, available_cores() // self.local_world_size - 1)  # one core per process feeds its GPU
 
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
         if self.sync_bn:

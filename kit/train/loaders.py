@@ -99,7 +99,7 @@ def make_loaders(settings, split, train_store: ImageStore, val_store: ImageStore
     generator = torch.Generator()
     weights = balanced_weights(split.train_targets, settings.sampler_power) if settings.sampler == "balanced" else None
     sampler = runtime.train_sampler(len(train_store), weights, generator, settings.seed)
-    workers = runtime.default_workers() if settings.workers is None else settings.workers
+    workers = runtime.loader_workers(settings.workers)
     drop_last = len(train_store) // runtime.world_size > settings.batch_size
     val = eval_loader(ImageDataset(val_store, split.val_targets), runtime, settings.batch_size, workers)
     if path.augment_on == "workers":

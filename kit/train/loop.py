@@ -29,7 +29,8 @@ from kit.errors import KitError
 from kit.layout import SPLITS, FoldRun
 from kit.score.metrics import Metric
 from kit.settings import Settings, run_config
-from kit.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from kit.train.budget import Budget, EpochTally, fold_hooks, last_payload, resume_note
+from kit.train.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from kit.train.device import Runtime
 from kit.train.distributed import make_runtime
 from kit.train.init import InitWeights, init_weights
@@ -38,6 +39,7 @@ from kit.train.losses import make_loss
 from kit.train.mixing import BatchMixer, make_mixer
 from kit.train.models import Classifier, build_model
 from kit.train.predict import predict_batches, write_predictions
+from kit.train.schedule import lr_factor, make_scheduler  # noqa: F401 (lr_factor: kit.train.loop's API)
 from kit.train.swa import WeightAverage
 
 MONITORS = {"val_metric_tuned": "_tuned", "val_metric": "", "val_loss": None}  # --monitor -> history column
@@ -144,44 +146,6 @@ def param_groups(model: Classifier, settings: Settings) -> list[dict]:
     return groups
 
 
-def lr_factor(step: int, total: int, schedule: str, warmup: float) -> float:
-    """Share of the peak learning rate at optimizer step `step` of `total`.
-
-    onecycle: cosine rise from 1/25 of the peak over the warm-up share, then cosine fall to 1/25e4 (as
-    torch's OneCycleLR); cosine: linear warm-up then cosine to 1%; constant: 1.
-    Hand-written because the backbone's schedule starts only when it is unfrozen, which torch's one-cycle
-    scheduler cannot express per parameter group.
-    """
-    if schedule == "constant" or total <= 0:
-        return 1.0
-    t = min(step / total, 1.0)
-    if schedule == "onecycle":
-        start, end = 1 / 25, 1 / 25e4
-        if warmup > 0 and t < warmup:
-            return start + (1 - start) * 0.5 * (1 - math.cos(math.pi * t / warmup))
-        fall = (t - warmup) / max(1e-12, 1 - warmup)
-        return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * fall))
-    warm_steps = warmup * total
-    if step < warm_steps:
-        return (step + 1) / (warm_steps + 1)
-    fall = (step - warm_steps) / max(1e-12, total - warm_steps)
-    return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(fall, 1.0)))
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, settings: Settings, steps_per_epoch: int):
-    total = settings.epochs * steps_per_epoch
-    frozen = settings.freeze_epochs * steps_per_epoch
-
-    def head(step):
-        return lr_factor(step, total, settings.schedule, settings.warmup)
-
-    def backbone(step):
-        return 0.0 if step < frozen else lr_factor(step - frozen, total - frozen, settings.schedule, settings.warmup)
-
-    lambdas = [backbone if group["role"] == "backbone" else head for group in optimizer.param_groups]
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
-
-
 def set_frozen(model: Classifier, frozen: bool) -> None:
     """Freeze the backbone (no gradients); `train_one_epoch` also keeps it in eval mode so its norm
     statistics stay as they are."""
@@ -207,20 +171,22 @@ def seed_epoch(seed: int, epoch: int, generator: torch.Generator, transform, ran
 def train_one_epoch(model: Classifier, loader, optimizer, scheduler, loss_fn, runtime: Runtime, scaler,
                     mean, std, accumulate: int = 1, clip_grad: float = 0.0, ema=None, frozen: bool = False,
                     wrapped: torch.nn.Module | None = None, desc: str = "", progress: bool = True,
-                    mixer: BatchMixer | None = None, to_input: Callable | None = None) -> float:
+                    mixer: BatchMixer | None = None, budget: Budget | None = None,
+                    to_input: Callable | None = None) -> float:
     """One pass over `loader`; returns the mean training loss. `model` is the bare model, `wrapped` what the
     step calls (DDP's wrapper, or the model itself); `to_input` makes a batch's images the model's input
     (`Loaders.to_input`; default: normalised by mean/std); `mixer` makes the mixup/cutmix/smoothed batches. A
-    non-finite loss raises NonFiniteLoss."""
+    non-finite loss raises NonFiniteLoss. `budget` may stop the epoch at a step boundary (kit.train.budget)."""
     wrapped = wrapped or model
     model.train()
     if frozen:
         model.backbone.eval()
     steps = len(loader)
-    total, count = torch.zeros((), device=runtime.device), 0
+    tally = budget.epoch(steps, accumulate, mixer, runtime.device, to_input) if budget else \
+        EpochTally(None, steps, accumulate, mixer, runtime.device, None, to_input)
     optimizer.zero_grad(set_to_none=True)
     bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not (progress and runtime.is_main))
-    for i, (images, targets) in enumerate(bar):
+    for i, (images, targets) in tally.batches(bar):
         images = to_input(images) if to_input else to_model_input(images, runtime.device, mean, std,
                                                                   runtime.channels_last)
         targets = targets.to(runtime.device, non_blocking=True)
@@ -242,14 +208,13 @@ def train_one_epoch(model: Classifier, loader, optimizer, scheduler, loss_fn, ru
             scheduler.step()
             if ema is not None:
                 ema.update(model)
-        total += loss.detach() * len(images)
-        count += len(images)
+        tally.add(loss.detach(), len(images))
         if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps:
-            running = runtime.reduce_mean((total / count).item())  # so that every process stops together
+            running = runtime.reduce_mean(tally.mean())  # so that every process stops together
             if not math.isfinite(running):
                 raise NonFiniteLoss(f"{desc}: the training loss became {running} by step {i + 1}")
             bar.set_postfix(loss=f"{running:.4f}")
-    return runtime.reduce_mean((total / max(count, 1)).item())
+    return runtime.reduce_mean(tally.mean())
 
 
 def _better(value: float, best: float | None, monitor: str) -> bool:
@@ -371,7 +336,7 @@ def resume_point(run: FoldRun, settings: Settings, resume: bool, say: Callable[[
         return None
     checkpoint = load_checkpoint(run.last)
     changed = sorted(k for k, v in checkpoint.get("settings", {}).items()
-                     if k not in ("mean", "std", "progress", "workers", "device") and settings.values.get(k) != v)
+                     if k not in ("mean", "std", "progress", "workers", "device", "time_limit", "checkpoint_every") and settings.values.get(k) != v)
     if changed:
         say(f"warning: settings differ from {run.last}: {', '.join(changed)} (using the new values)")
     return checkpoint
@@ -431,7 +396,7 @@ def start_or_resume(trainee: Trainee, checkpoint: dict | None, loaders: Loaders,
 
 
 def run_epoch(trainee: Trainee, loaders: Loaders, split: FoldSplit, settings: Settings, epoch: int,
-              runtime: Runtime, run: FoldRun, metric: Metric) -> dict:
+              runtime: Runtime, run: FoldRun, metric: Metric, budget: Budget | None = None) -> dict:
     """Train one epoch, then validate; returns its history row, scored with the competition's `metric` at 0.5
     and at thresholds tuned on the validation predictions."""
     started = time.perf_counter()
@@ -443,7 +408,8 @@ def run_epoch(trainee: Trainee, loaders: Loaders, split: FoldSplit, settings: Se
         train_loss = train_one_epoch(trainee.model, loaders.train, trainee.optimizer, trainee.scheduler,
                                      trainee.loss_fn, runtime, trainee.scaler, settings.mean, settings.std,
                                      settings.accumulate, settings.clip_grad, trainee.ema, trainee.frozen,
-                                     trainee.wrapped, desc, settings.progress, trainee.mixer, loaders.to_input)
+                                     trainee.wrapped, desc, settings.progress, trainee.mixer, budget,
+                                     loaders.to_input)
     except NonFiniteLoss as err:
         kept = f"{run.last} keeps epoch {epoch}" if epoch else "no checkpoint was written"
         raise NonFiniteLoss(f"{err}; stopped ({kept}). Try a lower --lr or --clip-grad 1") from None
@@ -466,7 +432,7 @@ def save_epoch(run: FoldRun, trainee: Trainee, state: FoldState, improved: bool,
     meta = {"settings": settings.to_dict(), "spec": spec.to_dict(), "epoch": state.epoch}
     if improved:
         save_checkpoint(run.best, {**meta, "model": trainee.eval_model.state_dict(), "metrics": state.history[-1]})
-    save_checkpoint(run.last, {**meta, **state.to_dict(), **trainee.state_dicts(), "rng": rng_state(loaders.generator, loaders.transform)})
+    save_checkpoint(run.last, last_payload(meta, state, trainee, loaders.generator, augmenter=loaders.transform))
     io.write_csv(state.history_frame(spec.scorer), run.history)
 
 
@@ -495,11 +461,13 @@ def predict_with_best(run: FoldRun, trainee: Trainee, data: CompetitionData, spl
 
 def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | None = None, resume: bool = False,
                runtime: Runtime | None = None, log: Callable[[str], None] = print,
-               on_epoch_end: Callable[[int, Classifier, dict], None] | None = None) -> FoldResult:
+               on_epoch_end: Callable[[int, Classifier, dict], None] | None = None,
+               budget: Budget | None = None) -> FoldResult:
     """Train `settings.model` on fold `settings.fold`, then write TTA predictions; see the module docstring.
 
     resume: continue from `out_dir/last.pt` if it exists (a run that already finished only predicts again).
     on_epoch_end(epoch, model, history_row) is called after each epoch's checkpoint is written.
+    budget: the command's clock (--time-limit, --checkpoint-every, signals); by default one from `settings`.
     """
     run = FoldRun(Path(out_dir)) if out_dir is not None else settings.fold_run
     split = fold_split(data, settings.folds, settings.fold)
@@ -521,12 +489,13 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     mean, std = normalisation(settings, checkpoint, train_store, data.spec.num_channels)
     settings = settings.replace(mean=mean, std=std)
     if checkpoint:
-        note = f"resuming from {run.last} (epoch {checkpoint['epoch']})"
+        note = f"resuming from {run.last} (epoch {checkpoint['epoch']}{resume_note(checkpoint)})"
     elif settings.prior_bias and init is None:
         set_prior_bias(model, split.train_targets)
     path = train_path(settings, runtime, train_store)
     say(f"{settings.model} fold {settings.fold}: {len(split.train_ids)} train / {len(split.val_ids)} val images, "
-        f"{settings.size}px ({train_store.description}), {runtime.describe()}; {note}; {path.note}")
+        f"{settings.size}px ({train_store.description}), {runtime.describe()}, "
+        f"{runtime.describe_workers(settings.workers)}; {note}; {path.note}")
 
     model = runtime.prepare(model)
     loaders = make_loaders(settings, split, train_store, val_store, runtime, path)
@@ -534,12 +503,14 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     state = start_or_resume(trainee, checkpoint, loaders, run, runtime)
     if runtime.is_main:
         io.write_yaml(run.config, run_config(settings, data))
+    budget = budget or Budget.from_settings(settings)
+    budget.begin(fold_hooks(run, trainee, state, settings, data, split, loaders, runtime, checkpoint))
 
     # the epoch loop, scored with the competition's metric
     metric = data.spec.scorer
     monitor = monitor_column(settings.monitor, metric)
     while state.epoch < settings.epochs and not state.stopped:
-        row = run_epoch(trainee, loaders, split, settings, state.epoch, runtime, run, metric)
+        row = run_epoch(trainee, loaders, split, settings, state.epoch, runtime, run, metric, budget)
         improved = state.record(row, monitor, settings.patience, trainee.may_be_best(row["epoch"]))
         if runtime.is_main:
             save_epoch(run, trainee, state, improved, settings, data.spec, loaders)
@@ -549,7 +520,8 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
         if state.stopped:
             say(f"early stop: no better {monitor} for {settings.patience} epochs")
 
-    # predict with the best epoch's weights
+    # predict with the best epoch's weights, if that fits in the time left
+    budget.before_predict()
     return predict_with_best(run, trainee, data, split, settings, state, runtime, say)
 
 
@@ -572,4 +544,6 @@ def train_runs(runs: list[Settings], data: CompetitionData, fold: str | int | No
     check_runs(runs, data)
     plan = [settings.replace(fold=k) for settings in runs
             for k in fold_numbers(settings.fold if fold is None else fold, settings.folds)]
-    return [train_fold(settings, data, resume=resume, log=log) for settings in plan]
+    budget = Budget.from_settings(runs[0])  # one clock for the whole command
+    with budget.watch_signals():
+        return [train_fold(settings, data, resume=resume, log=log, budget=budget) for settings in plan]

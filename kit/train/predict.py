@@ -23,7 +23,7 @@ from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
 from kit.layout import BEST_CHECKPOINT, SPLITS, FoldRun
 from kit.train.batch_tta import batch_tta_probabilities
-from kit.train.device import Runtime
+from kit.train.device import Runtime, pick_device, run_precision
 from kit.train.distributed import make_runtime
 
 
@@ -142,8 +142,8 @@ def predict_run(run_dir: str | os.PathLike, data: CompetitionData | str | os.Pat
     from kit.data.folds import read_folds
 
     run_dir = Path(run_dir)
-    runtime = make_runtime(device, "auto")
     model, settings, spec = load_run(run_dir, checkpoint)
+    runtime = make_runtime(device, run_precision(pick_device(device), settings.amp))  # the run's own --amp
     trained_on = _trained_on(run_dir, spec)
     if data is None:
         if trained_on is None:
