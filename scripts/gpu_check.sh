@@ -7,15 +7,18 @@
 #      loop forced to --amp fp16 + GradScaler (what --amp auto gives a T4/P100) against this card's bf16;
 #   3. `kit train --fold all --gpus ...`: two folds fanned out over the GPUs (two processes on GPU 0 when there
 #      is one), then `kit blend` of them;
-#   4. a 2-process torchrun (NCCL) on one fold, when two GPUs are visible.
+#   4. a 2-process torchrun (NCCL) on one fold, when two GPUs are visible;
+#   5. scripts/bench_end_to_end.py: `kit train` end to end on resnet34 at 512 px (bf16) on today's workers path
+#      (2 workers) and the batch path (2 and 8 workers, and images on the GPU) against the same loop on batches
+#      already on the GPU; `kit infer`'s d4 TTA against a bare forward loop over the same views.
 # It ends with one summary table (also in $OUT_DIR/summary.md, each step's log beside it) and exits 1 if a
-# step failed. Nothing is downloaded: random weights, synthetic data. Under 8 minutes on one GPU.
+# step failed. Nothing is downloaded: random weights, synthetic data. Under 10 minutes on one GPU.
 # On a machine without CUDA it says so in one line and exits 0.
 #
 # Usage: scripts/gpu_check.sh [--cpu-smoke] [--out DIR]
 #   --cpu-smoke  the same steps, tiny and on the CPU (no suite): checks this script where there is no GPU
 #   --out DIR    where logs and the summary go (default: gpu-check/, or $GPU_CHECK_OUT)
-# Environment: PYTHON (default .venv/bin/python, else python3), GPU_CHECK_BUDGET (seconds, default 450).
+# Environment: PYTHON (default .venv/bin/python, else python3), GPU_CHECK_BUDGET (seconds, default 570).
 set -u -o pipefail
 
 cd "$(dirname "$0")/.." || exit 1
@@ -58,7 +61,7 @@ mkdir -p "$OUT_DIR" || exit 1
 OUT_DIR=$(cd "$OUT_DIR" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-BUDGET=${GPU_CHECK_BUDGET:-450}
+BUDGET=${GPU_CHECK_BUDGET:-570}
 START=$SECONDS
 ROWS=()
 FAILED=0
@@ -98,6 +101,14 @@ note_benchmark() {
 import json, sys
 loops = json.load(open(sys.argv[1]))["loops"]
 print("; ".join("%s %.0f/s" % (loop["loop"], loop["images_per_s"]) for loop in loops))
+PYTHON
+}
+note_endtoend() {
+    "$PY" - "$OUT_DIR/end_to_end.json" <<'PYTHON'
+import json, sys
+result = json.load(open(sys.argv[1]))
+train = ["%s %.2f" % (row["run"].split(", ", 1)[-1], row["vs_limit"]) for row in result["train"][:-1]]
+print("of the limit: " + "; ".join(train) + "; infer d4 %.2f of bare" % result["predict"][0]["vs_bare"])
 PYTHON
 }
 note_fanout() { echo "$(grep -c ': done on' "$LOG") fold runs done ($DEVICES), blended"; }
@@ -178,6 +189,14 @@ else
             -m kit train --data data --fold 0 --runs ddp --no-progress \"\${TRAIN[@]}\""
 fi
 
+# 5. kit train end to end (loader included) against the loop on batches on the GPU; kit infer's TTA
+if [ "$MODE" = gpu ]; then
+    E2E=(--json "$OUT_DIR/end_to_end.json")
+else
+    E2E=(--cpu-smoke --json "$OUT_DIR/end_to_end.json")
+fi
+step endtoend 200 note_endtoend -- "$PY" "$ROOT/scripts/bench_end_to_end.py" "${E2E[@]}"
+
 {
     echo
     echo "kit gpu-check on $DEVICE x $GPUS (torch $TORCH), $(date -u '+%Y-%m-%d %H:%M UTC'), $((SECONDS - START))s"
@@ -186,6 +205,10 @@ fi
     if [ -s "$OUT_DIR/benchmark.txt" ]; then
         echo
         grep -v '^\s*$' "$OUT_DIR/benchmark.txt" | tail -n 5
+    fi
+    if [ -s "$OUT_DIR/endtoend.log" ]; then
+        echo
+        grep -v '^\s*$' "$OUT_DIR/endtoend.log" | tail -n 12
     fi
 } | tee "$OUT_DIR/summary.md"
 exit $FAILED

@@ -59,9 +59,24 @@ def test_every_step_of_the_check_runs_on_the_cpu(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     summary = (tmp_path / "out" / "summary.md").read_text()
     rows = {line.split()[0]: line.split()[1] for line in summary.splitlines()
-            if line.split() and line.split()[0] in ("suite", "benchmark", "fanout", "torchrun")}
-    assert rows == {"suite": "SKIPPED", "benchmark": "PASS", "fanout": "PASS", "torchrun": "PASS"}, summary
+            if line.split() and line.split()[0] in ("suite", "benchmark", "fanout", "torchrun", "endtoend")}
+    assert rows == {"suite": "SKIPPED", "benchmark": "PASS", "fanout": "PASS", "torchrun": "PASS",
+                    "endtoend": "PASS"}, summary
     assert "2 fold runs done (cpu,cpu), blended" in summary and "DDP rank 0/2 (gloo)" in summary
     assert "kit train loop" in summary  # the benchmark's table closes the summary
-    for log in ("machine.log", "benchmark.log", "fanout.log", "torchrun.log", "bench.json"):
+    assert "of the limit: " in summary and "images on the GPU" in summary
+    for log in ("machine.log", "benchmark.log", "fanout.log", "torchrun.log", "bench.json", "endtoend.log",
+                "end_to_end.json"):
         assert (tmp_path / "out" / log).is_file()
+
+
+@pytest.mark.slow
+def test_the_end_to_end_benchmark_runs_tiny_on_the_cpu(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_end_to_end.py"), "--cpu-smoke", "--json",
+                           str(tmp_path / "e2e.json")], capture_output=True, text=True, timeout=600, env=environment())
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((tmp_path / "e2e.json").read_text())
+    assert [row["run"].split(", ")[-1] for row in result["train"]] == [
+        "2 workers", "2 workers", "1 workers", "images on the GPU", "limit: train_one_epoch on batches on the GPU"]
+    assert all(row["images_per_s"] > 0 for row in result["train"] + result["predict"])
+    assert "augment in the workers" in done.stdout and "augment on cpu per batch" in done.stdout

@@ -209,7 +209,10 @@ class CacheStore(ImageStore):
         return self._fd
 
     def read(self, index: int) -> np.ndarray:
-        image = np.empty(self.sample_shape, dtype=np.uint8)
+        return self.read_into(index, np.empty(self.sample_shape, dtype=np.uint8))
+
+    def read_into(self, index: int, image: np.ndarray) -> np.ndarray:
+        """Sample `index` read into `image` (C-contiguous uint8 of the sample's shape, e.g. a row of a batch)."""
         offset = self.offset + int(self.rows[index]) * self.sample_bytes
         fd = self._handle()
         if hasattr(os, "preadv"):

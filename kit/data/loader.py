@@ -67,9 +67,63 @@ class ImageDataset(Dataset):
         return image, target
 
 
+class RawBatches(Dataset):
+    """Whole batches of uint8 N x H x W x C images read straight from an ImageStore into one array, cut to a
+    random crop by `crop` (an albumentations RandomCrop) if given, and nothing else: the batch path, where
+    `kit.data.gpu_augment` augments on the training device. The HWC layout is kept: on the device it is the
+    channels_last layout of N x C x H x W, so no worker transposes pixels.
+
+    The DataLoader hands `__getitems__` a batch's indices (use `collate_fn=batch_as_is`); in a worker the
+    array is allocated in shared memory, as torch's default collate does, so it crosses to the main process
+    without a copy."""
+
+    def __init__(self, store: ImageStore, targets: np.ndarray, crop: Callable | None = None,
+                 indices: Sequence[int] | None = None):
+        self.store, self.crop = store, crop
+        self.targets = np.asarray(targets, dtype=np.float32)
+        self.indices = np.arange(len(store)) if indices is None else np.asarray(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int):
+        images, targets = self.__getitems__([item])
+        return images[0], targets[0]
+
+    def __getitems__(self, items: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = [int(self.indices[i]) for i in items]
+        first = self._read(rows[0])
+        shape = (len(rows), *first.shape)
+        if torch.utils.data.get_worker_info() is not None:
+            storage = torch.UntypedStorage._new_shared(int(np.prod(shape)))
+            images = torch.empty(0, dtype=torch.uint8).set_(storage).view(shape)
+        else:
+            images = torch.empty(shape, dtype=torch.uint8)
+        out = images.numpy()
+        out[0] = first
+        for i, row in enumerate(rows[1:], 1):
+            self._read(row, out[i])
+        return images, torch.from_numpy(self.targets[rows])
+
+    def _read(self, row: int, out: np.ndarray | None = None) -> np.ndarray:
+        if self.crop is None and out is not None and hasattr(self.store, "read_into"):
+            return self.store.read_into(row, out)  # straight into the batch: no copy
+        image = self.store.read(row)
+        if self.crop is not None:
+            image = self.crop(image=image)["image"]
+        if out is not None:
+            out[...] = image
+        return image
+
+
+def batch_as_is(batch):
+    """collate_fn for RawBatches: `__getitems__` already made the batch."""
+    return batch
+
+
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, sampler: Sampler | None = None,
                 workers: int = 0, pin_memory: bool = False, drop_last: bool = False, seed: int | None = None,
-                generator: torch.Generator | None = None) -> DataLoader:
+                generator: torch.Generator | None = None, collate_fn: Callable | None = None) -> DataLoader:
     """A DataLoader whose shuffling (and workers' seeds) come from `generator`, or from a new one seeded `seed`."""
     if generator is None and seed is not None:
         generator = torch.Generator()
@@ -77,7 +131,7 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, sample
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, num_workers=workers,
         pin_memory=pin_memory, drop_last=drop_last, persistent_workers=False, generator=generator,
-        worker_init_fn=_seed_worker if workers else None,
+        worker_init_fn=_seed_worker if workers else None, collate_fn=collate_fn,
     )
 
 
@@ -95,7 +149,8 @@ def _seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
     random.seed(seed)
     info = torch.utils.data.get_worker_info()
-    transform = getattr(info.dataset, "transform", None) if info is not None else None
+    dataset = info.dataset if info is not None else None
+    transform = getattr(dataset, "transform", None) or getattr(dataset, "crop", None)
     if hasattr(transform, "set_random_seed"):
         transform.set_random_seed(seed)
 

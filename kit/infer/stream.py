@@ -8,6 +8,7 @@ ones in its test.csv.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,8 +22,8 @@ from kit.data.reading import CompetitionData, DecodingStore, resize
 from kit.errors import KitError
 from kit.infer.ensemble import Ensemble
 from kit.layout import BEST_CHECKPOINT
+from kit.train.batch_tta import batch_tta_probabilities
 from kit.train.device import Runtime, amp_dtype, check_amp, pick_device, run_precision
-from kit.train.tta import tta_probabilities
 
 MAX_CHUNK = 1024  # images decoded at a time, at most (unless one model's batch is larger)
 
@@ -99,18 +100,20 @@ def predict_models(models: Sequence[FoldModel], data: CompetitionData, ids: Sequ
     store.check()
     sizes = sorted({m.size for m in models})
     chunk = chunk_size([m.batch_size for m in models])
-    loader = DataLoader(SizedImages(store, sizes), batch_size=chunk, num_workers=workers, collate_fn=_stack)
+    loader = DataLoader(SizedImages(store, sizes), batch_size=chunk, num_workers=workers, collate_fn=_stack,
+                        pin_memory=models[0].runtime.device.type == "cuda")
     outputs = [np.zeros((len(ids), data.spec.num_classes), dtype=np.float32) for _ in models]
     done = 0
     for batch in loader:
         count = len(next(iter(batch.values())))
         for out, m in zip(outputs, models):
             images = batch[m.size]
+            normalise = functools.partial(to_model_input, device=m.runtime.device, mean=m.mean, std=m.std,
+                                          channels_last=m.runtime.channels_last)
             for start in range(0, count, m.batch_size):
-                inputs = to_model_input(images[start:start + m.batch_size], m.runtime.device, m.mean, m.std,
-                                        m.runtime.channels_last)
-                with m.runtime.autocast():
-                    probs = tta_probabilities(m.model, inputs, m.tta)
+                inputs = images[start:start + m.batch_size].to(m.runtime.device, non_blocking=True)  # uint8
+                with m.runtime.autocast():  # every view of the batch made on the device, in one forward pass
+                    probs = batch_tta_probabilities(m.model, inputs, m.tta, normalise)
                 out[done + start:done + start + len(inputs)] = probs.float().cpu().numpy()
         done += count
         log(f"predicted {done}/{len(ids)} test images with {len(models)} model(s)")

@@ -107,6 +107,13 @@ FIELDS = (
     Field("augment", DEFAULT_AUGMENT, None, "Augmentation: the default pipeline (flips, 90-degree rotations, affine, "
           "brightness/contrast) or none; set a list in the config's train.augment ([{name: Transform, param: "
           "value}]). [default: default]", ("default", "none"), parse=parse_augment),
+    Field("augment_on", "auto", str, "Where --augment runs: batch = workers only read uint8 images (and crops) and "
+          "the training device augments whole batches, each sample with its own parameters; workers = albumentations "
+          "in the DataLoader workers; auto = batch on CUDA when the pipeline has a batch version, else workers.",
+          ("auto", "batch", "workers")),
+    Field("cache_device", "auto", str, "Where the training images are held: gpu = loaded onto the GPU once, batches "
+          "gathered there (needs the batch path); cpu = read by the workers each epoch; auto = gpu on CUDA with the "
+          "batch path when they take under 40% of the free GPU memory.", ("auto", "gpu", "cpu")),
     Field("tta", "d4", str, "Test-time augmentation of the predictions: none (1 view), flip (4), d4 (8).",
           TTA_VIEWS),
     Field("ema", 0.0, float, "Decay of an exponential moving average of the weights (0: off), used to validate "

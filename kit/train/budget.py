@@ -83,12 +83,13 @@ class TrainingStopped(Exception):
     exit_code = STOPPED_EXIT_CODE
 
 
-def last_payload(meta: dict, state, trainee, generator, partial: dict | None = None) -> dict:
+def last_payload(meta: dict, state, trainee, generator, partial: dict | None = None, augmenter=None) -> dict:
     """What last.pt holds: `meta` (settings, spec, epoch), the FoldState, every trained part's state, the random
-    generators, and for a mid-epoch checkpoint `partial` (see the module docstring)."""
+    generators (the batch augmenter's too, see kit.train.loaders.BatchPath), and for a mid-epoch checkpoint
+    `partial` (see the module docstring)."""
     from kit.train.checkpoint import rng_state
 
-    payload = {**meta, **state.to_dict(), **trainee.state_dicts(), "rng": rng_state(generator)}
+    payload = {**meta, **state.to_dict(), **trainee.state_dicts(), "rng": rng_state(generator, augmenter)}
     return {**payload, "partial": partial} if partial is not None else payload
 
 
@@ -176,9 +177,10 @@ class Budget:
         """Slack kept below the limit for what is not measured (logging, the process's exit)."""
         return 2.0 + (0.005 * self.limit if self.limit else 0.0)
 
-    def epoch(self, steps: int, accumulate: int, mixer, device) -> EpochTally:
+    def epoch(self, steps: int, accumulate: int, mixer, device, to_input=None) -> EpochTally:
         """The tally of the epoch that starts now; it skips batches a mid-epoch checkpoint already consumed."""
-        tally = EpochTally(self, steps, accumulate, mixer, device, self.run.take_partial() if self.run else None)
+        tally = EpochTally(self, steps, accumulate, mixer, device, self.run.take_partial() if self.run else None,
+                           to_input)
         if self.run is not None and self.run.epochs_done and tally.skip == 0:
             self.tick_epoch_end()
             self.decide(tally, at_epoch_start=True)
@@ -252,10 +254,12 @@ class Budget:
 class EpochTally:
     """One epoch's running loss (sum and count, on the device) and its batches, after any already consumed."""
 
-    def __init__(self, budget: Budget | None, steps: int, accumulate: int, mixer, device, partial: dict | None):
+    def __init__(self, budget: Budget | None, steps: int, accumulate: int, mixer, device, partial: dict | None,
+                 to_input=None):
         import torch
 
         self.budget, self.steps, self.accumulate, self.mixer = budget, steps, accumulate, mixer
+        self.to_input = to_input  # the batch path augments in the step: its draws are replayed with the batch
         self.total, self.count, self.skip = torch.zeros((), device=device), 0, 0
         if partial:
             self.skip, self.count = int(partial["batches"]), int(partial["count"])
@@ -278,8 +282,9 @@ class EpochTally:
         """(index, batch) of the batches still to train on; after each optimizer step, the budget decides."""
         for i, batch in enumerate(loader):
             if i < self.skip:  # consumed before the checkpoint: read (augmentation draws) and mixed, not trained
+                images = self.to_input(batch[0]) if self.to_input is not None else batch[0].float()
                 if self.mixer is not None:
-                    self.mixer(batch[0].float(), batch[1])
+                    self.mixer(images, batch[1])
                 continue
             yield i, batch
             if self.budget is not None and ((i + 1) % self.accumulate == 0 or i + 1 == self.steps):
@@ -365,7 +370,7 @@ def fold_hooks(run, trainee, state, settings, data, split, loaders, runtime, che
     def save(partial: dict) -> None:
         if runtime.is_main:
             meta = {"settings": settings.to_dict(), "spec": data.spec.to_dict(), "epoch": state.epoch}
-            save_checkpoint(run.last, last_payload(meta, state, trainee, loaders.generator, partial))
+            save_checkpoint(run.last, last_payload(meta, state, trainee, loaders.generator, partial, loaders.transform))
 
     def probe() -> tuple[float, float]:
         return probe_prediction(trainee.model, loaders.val, runtime, settings.mean, settings.std)

@@ -18,8 +18,9 @@ from kit.io import atomic_path
 FORMAT = 1
 
 
-def rng_state(generator: torch.Generator | None = None) -> dict:
-    """torch (CPU and every CUDA device), numpy, Python and an optional loader generator's states."""
+def rng_state(generator: torch.Generator | None = None, augmenter=None) -> dict:
+    """torch (CPU and every CUDA device), numpy, Python, an optional loader generator's states and the batch
+    augmenter's (anything with `generator_state()`, e.g. kit.train.loaders.BatchPath)."""
     np_state = np.random.get_state(legacy=False)
     version, py_state, gauss = random.getstate()
     state = {
@@ -35,10 +36,12 @@ def rng_state(generator: torch.Generator | None = None) -> dict:
     }
     if generator is not None:
         state["generator"] = generator.get_state()
+    if hasattr(augmenter, "generator_state"):
+        state["augmenter"] = augmenter.generator_state()
     return state
 
 
-def set_rng_state(state: dict, generator: torch.Generator | None = None) -> None:
+def set_rng_state(state: dict, generator: torch.Generator | None = None, augmenter=None) -> None:
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -52,6 +55,8 @@ def set_rng_state(state: dict, generator: torch.Generator | None = None) -> None
     random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
     if generator is not None and "generator" in state:
         generator.set_state(state["generator"])
+    if hasattr(augmenter, "set_generator_state") and "augmenter" in state:
+        augmenter.set_generator_state(state["augmenter"])
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:

@@ -21,9 +21,8 @@ import torch
 from tqdm.auto import tqdm
 
 from kit import io
-from kit.data.augment import build_transform
 from kit.data.cache import open_store
-from kit.data.loader import ImageDataset, make_loader, to_model_input
+from kit.data.loader import to_model_input
 from kit.data.reading import CompetitionData, ImageStore
 from kit.errors import KitError
 from kit.layout import SPLITS, FoldRun
@@ -36,11 +35,11 @@ from kit.train.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from kit.train.device import Runtime
 from kit.train.distributed import make_runtime
 from kit.train.init import InitWeights, init_weights, load_init  # noqa: F401 (load_init: kit.train.loop's API)
+from kit.train.loaders import Loaders, make_loaders, train_path
 from kit.train.losses import make_loss
 from kit.train.mixing import BatchMixer, make_mixer
 from kit.train.models import Classifier, build_model
-from kit.train.predict import eval_loader, predict_batches, write_predictions
-from kit.train.sampler import balanced_weights
+from kit.train.predict import predict_batches, write_predictions
 from kit.train.schedule import lr_factor, make_scheduler  # noqa: F401 (lr_factor: kit.train.loop's API)
 from kit.train.split import FoldSplit, fold_numbers, fold_split  # noqa: F401 (kit.train.loop's API)
 from kit.train.swa import WeightAverage
@@ -130,21 +129,24 @@ def seed_epoch(seed: int, epoch: int, generator: torch.Generator, transform, ran
 def train_one_epoch(model: Classifier, loader, optimizer, scheduler, loss_fn, runtime: Runtime, scaler,
                     mean, std, accumulate: int = 1, clip_grad: float = 0.0, ema=None, frozen: bool = False,
                     wrapped: torch.nn.Module | None = None, desc: str = "", progress: bool = True,
-                    mixer: BatchMixer | None = None, budget: Budget | None = None) -> float:
+                    mixer: BatchMixer | None = None, budget: Budget | None = None,
+                    to_input: Callable | None = None) -> float:
     """One pass over `loader`; returns the mean training loss. `model` is the bare model, `wrapped` what the
-    step calls (DDP's wrapper, or the model itself); `mixer` makes the mixup/cutmix/smoothed batches. A
+    step calls (DDP's wrapper, or the model itself); `to_input` makes a batch's images the model's input
+    (`Loaders.to_input`; default: normalised by mean/std); `mixer` makes the mixup/cutmix/smoothed batches. A
     non-finite loss raises NonFiniteLoss. `budget` may stop the epoch at a step boundary (kit.train.budget)."""
     wrapped = wrapped or model
     model.train()
     if frozen:
         model.backbone.eval()
     steps = len(loader)
-    tally = budget.epoch(steps, accumulate, mixer, runtime.device) if budget else EpochTally(None, steps, accumulate,
-                                                                                             mixer, runtime.device, None)
+    tally = budget.epoch(steps, accumulate, mixer, runtime.device, to_input) if budget else \
+        EpochTally(None, steps, accumulate, mixer, runtime.device, None, to_input)
     optimizer.zero_grad(set_to_none=True)
     bar = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not (progress and runtime.is_main))
     for i, (images, targets) in tally.batches(bar):
-        images = to_model_input(images, runtime.device, mean, std, runtime.channels_last)
+        images = to_input(images) if to_input else to_model_input(images, runtime.device, mean, std,
+                                                                  runtime.channels_last)
         targets = targets.to(runtime.device, non_blocking=True)
         if mixer is not None:
             images, targets = mixer(images, targets)
@@ -175,31 +177,6 @@ def train_one_epoch(model: Classifier, loader, optimizer, scheduler, loss_fn, ru
 
 def _current_lr(optimizer, role: str = "head") -> float:
     return next(g["lr"] for g in optimizer.param_groups if g["role"] == role)
-
-
-@dataclass
-class Loaders:
-    train: torch.utils.data.DataLoader
-    val: torch.utils.data.DataLoader
-    generator: torch.Generator  # drives shuffling (or the balanced sampler) and the workers' seeds
-    transform: object | None  # the albumentations pipeline, reseeded every epoch
-    sampler: torch.utils.data.Sampler | None
-
-
-def make_loaders(settings: Settings, split: FoldSplit, train_store: ImageStore, val_store: ImageStore,
-                 runtime: Runtime) -> Loaders:
-    transform = build_transform(settings.augment, settings.crop, seed=settings.seed, source="train.augment")
-    generator = torch.Generator()
-    weights = balanced_weights(split.train_targets, settings.sampler_power) if settings.sampler == "balanced" else None
-    train_set = ImageDataset(train_store, split.train_targets, transform)
-    sampler = runtime.train_sampler(len(train_set), weights, generator, settings.seed)
-    workers = runtime.loader_workers(settings.workers)
-    per_process = len(train_set) // runtime.world_size
-    train = make_loader(train_set, settings.batch_size, shuffle=True, sampler=sampler, workers=workers,
-                        pin_memory=runtime.pin_memory, drop_last=per_process > settings.batch_size,
-                        generator=generator)
-    val = eval_loader(ImageDataset(val_store, split.val_targets), runtime, settings.batch_size, workers)
-    return Loaders(train, val, generator, transform, sampler)
 
 
 # ---------------------------------------------------------------- the state of one fold
@@ -353,7 +330,7 @@ def start_or_resume(trainee: Trainee, checkpoint: dict | None, loaders: Loaders,
     """The resumed run's weights, optimizer, schedule, state and random generators; or a clean folder."""
     if checkpoint:
         trainee.load(checkpoint)
-        set_rng_state(checkpoint["rng"], loaders.generator)
+        set_rng_state(checkpoint["rng"], loaders.generator, loaders.transform)
         return FoldState.from_checkpoint(checkpoint)
     if runtime.is_main:  # what an earlier run left must not stand in for this one's (nor mix with it)
         for path in (run.best, run.history, *(run.predictions(split) for split in SPLITS)):
@@ -375,13 +352,13 @@ def run_epoch(trainee: Trainee, loaders: Loaders, split: FoldSplit, settings: Se
         train_loss = train_one_epoch(trainee.model, loaders.train, trainee.optimizer, trainee.scheduler,
                                      trainee.loss_fn, runtime, trainee.scaler, settings.mean, settings.std,
                                      settings.accumulate, settings.clip_grad, trainee.ema, trainee.frozen,
-                                     trainee.wrapped, desc, settings.progress, trainee.mixer, budget)
+                                     trainee.wrapped, desc, settings.progress, trainee.mixer, budget,
+                                     loaders.to_input)
     except NonFiniteLoss as err:
         kept = f"{run.last} keeps epoch {epoch}" if epoch else "no checkpoint was written"
         raise NonFiniteLoss(f"{err}; stopped ({kept}). Try a lower --lr or --clip-grad 1") from None
     if trainee.swa is not None and trainee.swa.in_window(epoch + 1):
-        trainee.swa.capture(trainee.model, (to_model_input(images, runtime.device, settings.mean, settings.std,
-                                                           runtime.channels_last) for images, _ in loaders.train))
+        trainee.swa.capture(trainee.model, (loaders.to_input(images) for images, _ in loaders.train))
     runtime.sync_buffers(trainee.eval_model)
     probs, val_loss = predict_batches(trainee.eval_model, loaders.val, runtime, settings.mean, settings.std, "none",
                                       trainee.loss_fn)
@@ -398,7 +375,7 @@ def save_epoch(run: FoldRun, trainee: Trainee, state: FoldState, improved: bool,
     meta = {"settings": settings.to_dict(), "spec": spec.to_dict(), "epoch": state.epoch}
     if improved:
         save_checkpoint(run.best, {**meta, "model": trainee.eval_model.state_dict(), "metrics": state.history[-1]})
-    save_checkpoint(run.last, last_payload(meta, state, trainee, loaders.generator))
+    save_checkpoint(run.last, last_payload(meta, state, trainee, loaders.generator, augmenter=loaders.transform))
     io.write_csv(state.history_frame(spec.scorer), run.history)
 
 
@@ -457,12 +434,13 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
         note = f"resuming from {run.last} (epoch {checkpoint['epoch']}{resume_note(checkpoint)})"
     elif settings.prior_bias and init is None:
         set_prior_bias(model, split.train_targets)
+    path = train_path(settings, runtime, train_store)
     say(f"{settings.model} fold {settings.fold}: {len(split.train_ids)} train / {len(split.val_ids)} val images, "
         f"{settings.size}px ({train_store.description}), {runtime.describe()}, "
-        f"{runtime.describe_workers(settings.workers)}; {note}")
+        f"{runtime.describe_workers(settings.workers)}; {note}; {path.note}")
 
     model = runtime.prepare(model)
-    loaders = make_loaders(settings, split, train_store, val_store, runtime)
+    loaders = make_loaders(settings, split, train_store, val_store, runtime, path)
     trainee = make_trainee(model, settings, split, math.ceil(len(loaders.train) / settings.accumulate), runtime)
     state = start_or_resume(trainee, checkpoint, loaders, run, runtime)
     if runtime.is_main:

@@ -165,7 +165,8 @@ def find_lr(settings: Settings, data: CompetitionData, start_lr: float = 1e-7, e
             seed_epoch(settings.seed, epoch, loaders.generator, loaders.transform, runtime.rank, trainee.mixer)
             train_one_epoch(model, loaders.train, optimizer, scheduler, recorder, runtime, trainee.scaler,
                             mean, std, settings.accumulate, settings.clip_grad, None, frozen, trainee.wrapped,
-                            f"lr-find epoch {epoch + 1}", settings.progress, trainee.mixer)
+                            f"lr-find epoch {epoch + 1}", settings.progress, trainee.mixer,
+                            to_input=loaders.to_input)
     except _Done:
         pass
     if len(recorder.smoothed) < 3:

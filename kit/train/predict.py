@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -16,14 +17,15 @@ import torch
 from kit import io
 from kit.data.cache import open_store
 from kit.data.loader import ImageDataset, make_loader, to_model_input
+from kit.data.prefetch import prefetched
 from kit.data.reading import CompetitionData
 from kit.data.spec import CompetitionSpec
 from kit.errors import KitError
 from kit.layout import BEST_CHECKPOINT, SPLITS, FoldRun
+from kit.train.batch_tta import batch_tta_probabilities
 from kit.train.device import Runtime, pick_device, run_precision
 from kit.train.distributed import make_runtime
 from kit.train.task import probabilities
-from kit.train.tta import tta_probabilities
 
 
 @torch.inference_mode()
@@ -34,15 +36,17 @@ def predict_batches(model: torch.nn.Module, loader, runtime: Runtime, mean: Sequ
     `loader` reads this process's shard (`eval_loader`); the result holds every process's rows, in order."""
     model.eval()
     outputs, loss_sum, count = [], torch.zeros((), device=runtime.device), 0
-    for images, targets in loader:
-        images = to_model_input(images, runtime.device, mean, std, runtime.channels_last)
+    normalise = functools.partial(to_model_input, device=runtime.device, mean=mean, std=std,
+                                  channels_last=runtime.channels_last)
+    for images, targets in prefetched(loader, runtime.device):
+        images = images.to(runtime.device, non_blocking=True)  # uint8: the TTA views are made from it there
         with runtime.autocast():
             if loss_fn is not None:
-                logits = model(images).float()
+                logits = model(normalise(images)).float()
                 loss_sum += loss_fn(logits, targets.to(runtime.device, non_blocking=True)) * len(images)
-                probs = probabilities(model, logits) if tta == "none" else tta_probabilities(model, images, tta)
+                probs = probabilities(model, logits) if tta == "none" else batch_tta_probabilities(model, images, tta, normalise)
             else:
-                probs = tta_probabilities(model, images, tta)
+                probs = batch_tta_probabilities(model, images, tta, normalise)
         outputs.append(probs.float().cpu())
         count += len(images)
     probs = runtime.gather_rows(torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32))
