@@ -261,13 +261,11 @@ def kit_train_has_time_limit() -> bool:
 @pytest.mark.skipif(not kit_train_has_time_limit(), reason="kit train --time-limit (issue 21, kaggle-train) not in")
 def test_the_training_script_runs_offline_from_the_bundle_and_pulls_back_the_local_run_bit_for_bit(
         kaggle, project, tiny_blend, tmp_path):
-    import os
     import subprocess
-    import sys
 
-    from test_bundle import shadow_site_packages
+    from kaggle_image import image_env, image_venv
 
-    made = run("bundle", "tb", "--train", "--dep", "none")
+    made = run("bundle", "tb", "--train")  # kit's wheel and what it needs beyond a Kaggle image
     assert made.exit_code == 0, made.output
     bundle_ref = json.loads((project / "tb" / "bundle.json").read_text())["dataset"]
     root = tmp_path / "kaggle"
@@ -279,14 +277,9 @@ def test_the_training_script_runs_offline_from_the_bundle_and_pulls_back_the_loc
                   "--no-progress", "--device", "cpu")
     assert written.exit_code == 0, written.output
 
-    venv = tmp_path / "venv"  # fresh, without kit: kit comes from the bundle's wheel, torch & co. from the "image"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
-    (Path(purelib) / "kaggle_image.pth").write_text(str(shadow_site_packages(tmp_path / "image")) + "\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "KIT_WEIGHTS")}
-    env.update(KIT_KAGGLE_ROOT=str(root), PIP_NO_INDEX="1", OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    python = image_venv(tmp_path / "image")  # only what a Kaggle image provides: kit comes from the bundle
+    env = image_env(KIT_KAGGLE_ROOT=str(root), OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    env.pop("KIT_WEIGHTS", None)
     done = subprocess.run([python, project / "nb" / "train.py"], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     working = root / "working"

@@ -18,10 +18,19 @@ def augmented_grid(loaders, trainee, settings, count: int = GRID_IMAGES) -> torc
 
     from kit.data.loader import to_model_input
 
-    dataset = loaders.train.dataset
-    picks = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(settings.seed))[:count]
-    images = torch.stack([dataset[int(i)][0] for i in picks])
-    images = to_model_input(images, torch.device("cpu"), settings.mean, settings.std)
+    batch_path = loaders.path is not None and loaders.path.augment_on == "batch"
+    if batch_path and loaders.path.cache_device == "gpu":
+        held = loaders.train.data.images  # kit.data.device_cache.DeviceBatches: uint8 N x H x W x C there
+        picks = torch.randperm(len(held), generator=torch.Generator().manual_seed(settings.seed))[:count]
+        images = held.index_select(0, picks.to(held.device))
+    else:
+        dataset = loaders.train.dataset
+        picks = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(settings.seed))[:count]
+        images = torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in picks])
+    if batch_path:  # uint8 N x H x W x C: the batch augmenter augments and normalises it on the device
+        images = loaders.to_input(images).float().cpu()
+    else:
+        images = to_model_input(images, torch.device("cpu"), settings.mean, settings.std)
     mean = torch.tensor(settings.mean).view(1, -1, 1, 1)
     std = torch.tensor(settings.std).view(1, -1, 1, 1)
     images = (images * std + mean).clamp(0, 1)

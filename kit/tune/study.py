@@ -129,9 +129,10 @@ def study_folder(base: Settings, study_name: str) -> Path:
 
 def objective_fn(base: Settings, data, space: dict[str, Dimension], folds: list[int], say: Callable[[str], None]):
     from kit.track import close_open_trackers
-    from kit.train.loop import monitor_column, train_fold
+    from kit.train.loop import train_fold
+    from kit.train.task import monitor_for
 
-    monitor = monitor_column(base.monitor, data.spec.scorer)
+    monitor = monitor_for(base.monitor, data.spec.scorer).column
 
     def objective(trial):
         import optuna
