@@ -48,3 +48,20 @@ def png_size(path) -> tuple[int, int]:
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     assert image is not None, f"{path} is not a decodable image"
     return image.shape[1], image.shape[0]
+
+
+def assert_same_run(done, run, parts=("model", "ema", "swa", "optimizer", "scheduler")):
+    """The run folders `done` and `run` end alike: every tensor and number of these parts of last.pt (a part
+    neither has is equal), and history.csv, oof.csv and test.csv but for the timing column."""
+    import pandas as pd
+    import torch
+
+    a, b = (torch.load(folder / "last.pt", weights_only=True) for folder in (done, run))
+    for part in parts:
+        flat_a, flat_b = (torch.utils._pytree.tree_flatten(c.get(part))[0] for c in (a, b))
+        assert len(flat_a) == len(flat_b), part
+        for x, y in zip(flat_a, flat_b):
+            assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y, part
+    for name in ("history.csv", "oof.csv", "test.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(done / name).drop(columns="seconds", errors="ignore"),
+                                      pd.read_csv(run / name).drop(columns="seconds", errors="ignore"))

@@ -14,47 +14,23 @@ Every request is recorded in `requests` as (method, path). Point HF_ENDPOINT at 
 from __future__ import annotations
 
 import hashlib
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from local_server import LocalServer
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 @dataclass
-class HubStandIn:
+class HubStandIn(LocalServer):
     repos: dict[str, dict[str, bytes]] = field(default_factory=dict)
 
     def __post_init__(self):
         self.requests: list[tuple[str, str]] = []
-        self._server = None
-        self._thread = None
 
-    def start(self) -> HubStandIn:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
-
-    def __enter__(self) -> HubStandIn:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def _handler_class(self):
+        return _handler(self)
 
     def lookup(self, path: str) -> tuple[int, bytes | None, str]:
         """(status, bytes, error code) for /<owner>/<name>/resolve/<revision>/<file>."""

@@ -49,7 +49,9 @@ import threading
 import zipfile
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from local_server import LocalServer
 
 API_PREFIX = "/api/v1/"
 # Every method the stand-in serves, under the service kagglesdk calls it on.
@@ -79,7 +81,7 @@ class Received:
 
 
 @dataclass
-class StandIn:
+class StandIn(LocalServer):
     competition: str = "human-protein-atlas-image-classification"
     files: dict[str, bytes] = field(default_factory=dict)  # the competition's files, by relative path
     username: str = "tester"
@@ -109,36 +111,11 @@ class StandIn:
         self.kernels: dict[str, dict] = {}  # owner/slug -> {versions: [request bodies], status, log, outputs, polls}
         self.submissions: list[dict] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ control
 
-    def start(self) -> StandIn:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
-
-    def __enter__(self) -> StandIn:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def _handler_class(self):
+        return _handler(self)
 
     def fail(self, name: str, *faults) -> None:
         """Answer the next calls of `name` with these faults, in order: an HTTP status, or "drop"."""

@@ -10,10 +10,10 @@ import subprocess
 import sys
 import textwrap
 
-import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers import assert_same_run
 
 import kit.train.budget
 import kit.train.loop
@@ -93,18 +93,6 @@ def fake_time(monkeypatch):
 
     monkeypatch.setattr(kit.train.loop, "make_loss", timed_loss)
     return clock
-
-
-def assert_same_run(done, run):
-    a, b = (torch.load(folder / "last.pt", weights_only=True) for folder in (done, run))
-    for part in ("model", "ema", "swa", "optimizer", "scheduler"):
-        flat_a, flat_b = (torch.utils._pytree.tree_flatten(c.get(part))[0] for c in (a, b))
-        assert len(flat_a) == len(flat_b)
-        for x, y in zip(flat_a, flat_b):
-            assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y, part
-    for name in ("history.csv", "oof.csv", "test.csv"):
-        pd.testing.assert_frame_equal(pd.read_csv(done / name).drop(columns="seconds", errors="ignore"),
-                                      pd.read_csv(run / name).drop(columns="seconds", errors="ignore"))
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ WINDOWS = [[40, 80], [80, 200], [40, 380]]
 
 
 def write_slice(path: Path, stored: np.ndarray, slope: float, intercept: float, window=None, pixels=True,
-                syntax=ExplicitVRLittleEndian) -> Path:
+                syntax=ExplicitVRLittleEndian, photometric="MONOCHROME2") -> Path:
     """A CT-like slice written with pydicom: `stored` int16 (PixelRepresentation 1) or uint16 (0)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
@@ -27,7 +27,7 @@ def write_slice(path: Path, stored: np.ndarray, slope: float, intercept: float, 
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
     ds.Modality = "CT"
     ds.Rows, ds.Columns = stored.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
     ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
     ds.PixelRepresentation = 1 if stored.dtype == np.int16 else 0
     ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
@@ -88,6 +88,16 @@ def test_without_windows_the_ct_range_is_scaled(slices):
     path, stored, slope, intercept = slices["signed"]
     hu = stored.astype(np.float64) * slope + intercept
     np.testing.assert_array_equal(read_dicom(path, None)[..., 0], expected_window(hu, 1023.5, 4095))
+
+
+def test_a_monochrome1_slice_is_inverted_to_show_like_monochrome2(tmp_path):
+    stored = np.random.default_rng(3).integers(0, 4095, size=(16, 12)).astype(np.uint16)
+    normal = read_dicom(write_slice(tmp_path / "m2.dcm", stored, 1.0, -1024.0), WINDOWS)
+    inverted = read_dicom(write_slice(tmp_path / "m1.dcm", stored, 1.0, -1024.0, photometric="MONOCHROME1"), WINDOWS)
+    hu = stored.astype(np.float64) - 1024.0
+    for c, (center, width) in enumerate(WINDOWS):
+        assert np.array_equal(normal[..., c], expected_window(hu, center, width))
+        assert np.array_equal(inverted[..., c], 255 - expected_window(hu, center, width))
 
 
 def test_windows_file_takes_the_first_of_several(tmp_path):

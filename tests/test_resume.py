@@ -9,10 +9,9 @@ import subprocess
 import sys
 import textwrap
 
-import pandas as pd
 import pytest
-import torch
 from click.testing import CliRunner
+from helpers import assert_same_run
 
 from kit.cli import main
 from kit.data.folds import make_folds
@@ -85,12 +84,4 @@ def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(synth_dir, t
     assert "resuming from" in resumed.output and "epoch 1/3" not in resumed.output
 
     done = tmp_path / "straight" / "test_resnet" / "fold0"
-    a, b = (torch.load(folder / "last.pt", weights_only=True) for folder in (done, run))
-    for part in ("model", "ema", "optimizer"):
-        flat_a, flat_b = torch.utils._pytree.tree_flatten(a[part])[0], torch.utils._pytree.tree_flatten(b[part])[0]
-        assert len(flat_a) == len(flat_b)
-        for x, y in zip(flat_a, flat_b):
-            assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y, part
-    for name in ("history.csv", "oof.csv", "test.csv"):
-        pd.testing.assert_frame_equal(pd.read_csv(done / name).drop(columns="seconds", errors="ignore"),
-                                      pd.read_csv(run / name).drop(columns="seconds", errors="ignore"))
+    assert_same_run(done, run, parts=("model", "ema", "optimizer"))

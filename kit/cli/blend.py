@@ -26,8 +26,8 @@ def command_line(run_dirs, runs_root, folds_path, data_dir, config_path, values:
 
 # Measured by scripts/bench_oof_optimism.py (BENCHMARKS.md, "OOF optimism of the best epoch").
 EPOCH_PICK_NOTE = ("note: a member's OOF rows hold its best epoch, picked on those very rows (unless trained with "
-                   "--monitor last), so cv is still optimistic: by 0.002 tuned macro F1 against an epoch count "
-                   "chosen on the other folds on a kit synth benchmark (BENCHMARKS.md)")
+                   "--monitor last), so cv is still optimistic (on a kit synth benchmark scored by macro F1, by 0.002 "
+                   "against an epoch count chosen on the other folds: BENCHMARKS.md)")
 
 @main.command()
 @click.argument("run_dirs", nargs=-1, type=click.Path(path_type=Path))

@@ -34,21 +34,26 @@ def main():
     """kit: from competition files to a strong, honest Kaggle submission.
 
     \b
-    kit init PRESET      write a commented kit.yaml for hpa, planet or imet-2019
+    kit init PRESET      a commented kit.yaml: hpa, planet, imet-2019, ranzcr-clip, rsna-ich-2019,
+                         plant-pathology-2020, cassava-2020
     kit run EXPERIMENT   the whole flow from one experiment file (`kit run demo`)
-    kit synth DIR        write a synthetic competition-shaped data set
+    kit synth DIR        write a synthetic competition-shaped data set (--preset: any of the above)
     kit download         fetch the competition files through the Kaggle API
-    kit cache            decode every image once into a resized cache
+    kit cache            decode every image (JPEG, PNG, TIFF, DICOM) once into a resized cache
     kit dups             near-duplicate images (perceptual hashes), groups for kit folds
-    kit folds            5-fold multi-label stratified splits
-    kit train --fold 0   train timm backbones on a fold, TTA predictions
+    kit folds            5-fold stratified splits (multi-label, one class, or by group)
+    kit train --fold 0   train timm backbones on a fold, TTA predictions (--time-limit for a Kaggle session)
     kit lr-find          learning-rate range test: loss-vs-lr PNG and a suggested --lr
+    kit tune             search train: settings with Optuna (tune.db), each trial a fold's run
     kit predict RUN_DIR  redo a run's TTA predictions without training
-    kit blend            blend out-of-fold predictions, tune per-class thresholds
+    kit blend            blend out-of-fold predictions; tune thresholds (F-scores) or calibrate (log loss)
     kit report PATH      learning curves of runs, per-class chart of a blend (PNG)
+    kit lb               every blend's cross-validated score beside its leaderboard score
     kit infer BLEND      apply a saved blend to a new test set
-    kit bundle OUT       a blend, its models and kit's wheels as a Kaggle dataset
-    kit notebook OUT     the offline inference kernel (--push runs it on Kaggle)
+    kit bundle OUT       a blend's models (or, --train, the folds) and kit's wheels as a Kaggle dataset
+    kit notebook OUT     the offline inference kernel, or (--train) training kernels; --push runs them
+    kit pull KERNEL      bring a training kernel's runs home
+    kit weights MODEL    pretrained weights as a folder or Kaggle dataset, for offline kernels
     kit submit FILE      push the submission through the Kaggle API (--kernel: a code competition)
     kit submissions      list the competition's submissions and scores
 

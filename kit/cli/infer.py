@@ -22,7 +22,8 @@ def infer(blend_json, data_dir, out, device, workers):
     """Apply the ensemble of BLEND_JSON (written by `kit blend`) to the test set of --data.
 
     Every member's fold checkpoints (best.pt) predict with the member's TTA; the blend's saved method,
-    weights and thresholds and the no-empty rule turn them into a validated submission. No OOF files,
+    weights, calibration, thresholds, duplicates and no-empty rule turn them into a validated submission, byte
+    for byte the one `kit blend` wrote for the same test set. No OOF files,
     labels or cache are needed, so it runs inside a Kaggle notebook on a hidden test set.
 
     \b

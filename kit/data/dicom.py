@@ -5,7 +5,8 @@ signed and unsigned storage alike (PixelRepresentation says which; pydicom reads
 Each (center, width) window maps HU linearly onto 0..255, `center - width/2` to 0 and `center + width/2` to 255,
 clipped (the windowing of RSNA's winners; DICOM's own VOI formula differs by half a unit, nothing a model sees).
 `windows: file` takes the file's own WindowCenter/WindowWidth (the first, where several are listed); without
-`windows` the HU range -1024..3071 is scaled to 0..255.
+`windows` the HU range -1024..3071 is scaled to 0..255. A MONOCHROME1 file (an X-ray that shows low values
+bright) comes out inverted, so every image shows dense tissue bright as MONOCHROME2 files do.
 """
 from __future__ import annotations
 
@@ -135,9 +136,13 @@ def read_dicom(path: Path, windows: Sequence[Sequence[float]] | str | None) -> n
         chosen = tuple((float(c), float(w)) for c, w in windows)
     stored = stored_pixels(dataset, path)
     if stored.dtype in (np.int16, np.uint16) and len(chosen) <= 4 and "ModalityLUTSequence" not in dataset:
-        return windowed(stored, window_table(stored.dtype.str, *rescale(dataset), chosen), len(chosen))
-    hu = hounsfield(dataset, path)
-    return np.stack([window(hu, center, width) for center, width in chosen], axis=-1)
+        image = windowed(stored, window_table(stored.dtype.str, *rescale(dataset), chosen), len(chosen))
+    else:
+        hu = hounsfield(dataset, path)
+        image = np.stack([window(hu, center, width) for center, width in chosen], axis=-1)
+    if str(dataset.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
+        np.subtract(255, image, out=image)
+    return image
 
 
 def window_meta(spec) -> dict:

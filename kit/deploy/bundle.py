@@ -17,7 +17,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,21 +85,55 @@ def make_bundle(out: str | os.PathLike, blend: str | os.PathLike, *, ref: str | 
                 deps: Sequence[str] | None = None, log: Callable[[str], None] = print) -> Bundle:
     """Write the bundle folder `out` for the blend JSON `blend` (see the module docstring)."""
     out = Path(out)
-    if out.exists() and not (out.is_dir() and (is_bundle(out) or not any(out.iterdir()))):
-        raise KitError(f"{out}: exists and is not a kit bundle (no {MARKER}); give a new folder or remove it")
+    check_out(out)
     ensemble = load_ensemble(blend)
     ref = ref or default_ref(out)
     check_ref(ref, "dataset")
+    with staged(out) as staging:
+        bundle = _fill(staging, ensemble, ref, title, deps, log)
+    bundle.path = out
+    return bundle
+
+
+def check_out(out: Path) -> None:
+    """`out` may become a bundle: it is absent, empty, or a bundle already (which the new one replaces)."""
+    if out.exists() and not (out.is_dir() and (is_bundle(out) or not any(out.iterdir()))):
+        raise KitError(f"{out}: exists and is not a kit bundle (no {MARKER}); give a new folder or remove it")
+
+
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A staging folder beside `out`, swapped in for `out` when the block ends well and removed in any case:
+    a failed build leaves an earlier bundle at `out` as it was."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        bundle = _fill(staging, ensemble, ref, title, deps, log)
+        yield staging
         _swap(staging, out)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    bundle.path = out
-    return bundle
+
+
+def add_wheels(root: Path, deps: Sequence[str] | None, log: Callable[[str], None]) -> tuple[Path, list[str]]:
+    """kit's wheel and the dependency wheels (`deps`, else what a Kaggle image lacks) in `root`/wheels:
+    (the folder, the dependency list used)."""
+    wheels = root / "wheels"
+    kit_wheel = build_kit_wheel(wheels)
+    log(f"wheel {kit_wheel.name}: {human(kit_wheel.stat().st_size)}")
+    deps = dependency_list(deps, kit_wheel)
+    for path in fetch_wheels(deps, wheels):
+        log(f"wheel {path.name}: {human(path.stat().st_size)}")
+    return wheels, deps
+
+
+def kit_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kit")
+    except PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+        return "unknown"
 
 
 def _fill(root: Path, ensemble, ref: str, title: str | None, deps: Sequence[str] | None, log) -> Bundle:
@@ -122,23 +157,12 @@ def _fill(root: Path, ensemble, ref: str, title: str | None, deps: Sequence[str]
     write_text(root / source.name, json.dumps(report, indent=2) + "\n")
     write_yaml(root / "kit.yaml", {"competition": ensemble.spec.to_dict()})
     log(f"models: {sum(len(m.folds) for m in ensemble.members)} checkpoint(s) of {len(ensemble.members)} member(s)")
-    wheels = root / "wheels"
-    kit_wheel = build_kit_wheel(wheels)
-    log(f"wheel {kit_wheel.name}: {human(kit_wheel.stat().st_size)}")
-    deps = dependency_list(deps, kit_wheel)
-    for path in fetch_wheels(deps, wheels):
-        log(f"wheel {path.name}: {human(path.stat().st_size)}")
+    wheels, deps = add_wheels(root, deps, log)
     write_text(root / METADATA, json.dumps(dataset_metadata(ref, title), indent=2) + "\n")
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        kit_version = version("kit")
-    except PackageNotFoundError:  # pragma: no cover - run from a bare checkout
-        kit_version = "unknown"
     sizes = {"wheels": folder_size(wheels), "models": folder_size(models),
              "blend": sum(folder_size(p) for p in root.iterdir() if p.is_file())}
     write_text(root / MARKER, json.dumps({
-        "kit": kit_version, "dataset": ref, "blend": source.name, "competition": ensemble.spec.slug,
+        "kit": kit_version(), "dataset": ref, "blend": source.name, "competition": ensemble.spec.slug,
         "members": [{"name": m.name, "folder": member_folder(m.name), "folds": m.folds} for m in ensemble.members],
         "wheels": sorted(p.name for p in wheels.glob("*.whl")), "deps": deps, "sizes": sizes,
     }, indent=2) + "\n")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,15 +22,14 @@ from kit.deploy.bundle import (
     MARKER,
     METADATA,
     Bundle,
-    _swap,
+    add_wheels,
+    check_out,
     dataset_metadata,
     default_ref,
     folder_size,
-    human,
-    is_bundle,
+    kit_version,
+    staged,
 )
-from kit.deploy.wheels import build_kit_wheel, dependency_list, fetch_wheels
-from kit.errors import KitError
 from kit.io import write_text, write_yaml
 from kit.kaggle.publish import check_ref
 
@@ -39,40 +37,23 @@ KIND = "train"
 FOLDS_IN_BUNDLE = "folds/folds.csv"
 
 
-def kit_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("kit")
-    except PackageNotFoundError:  # pragma: no cover - run from a bare checkout
-        return "unknown"
-
-
 def make_training_bundle(out: str | os.PathLike, config: Config, folds: str | os.PathLike, *, ref: str | None = None,
                          title: str | None = None, deps: Sequence[str] | None = None,
                          log: Callable[[str], None] = print) -> Bundle:
     """Write the training bundle `out` for the spec and train: section of `config` and the folds file `folds`."""
     out = Path(out)
-    if out.exists() and not (out.is_dir() and (is_bundle(out) or not any(out.iterdir()))):
-        raise KitError(f"{out}: exists and is not a kit bundle (no {MARKER}); give a new folder or remove it")
+    check_out(out)
     frame = read_folds(folds)
     ref = ref or default_ref(out)
     check_ref(ref, "dataset")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with staged(out) as staging:
         (staging / "folds").mkdir()
         shutil.copy2(folds, staging / FOLDS_IN_BUNDLE)
         settings = {"competition": config.spec.to_dict()}
         if config.raw.get("train"):
             settings["train"] = config.section("train")
         write_yaml(staging / "kit.yaml", settings)
-        wheels = staging / "wheels"
-        kit_wheel = build_kit_wheel(wheels)
-        log(f"wheel {kit_wheel.name}: {human(kit_wheel.stat().st_size)}")
-        deps = dependency_list(deps, kit_wheel)
-        for path in fetch_wheels(deps, wheels):
-            log(f"wheel {path.name}: {human(path.stat().st_size)}")
+        wheels, deps = add_wheels(staging, deps, log)
         write_text(staging / METADATA, json.dumps(dataset_metadata(ref, title or f"kit train {ref.split('/')[1]}"),
                                                   indent=2) + "\n")
         sizes = {"wheels": folder_size(wheels), "folds": folder_size(staging / "folds"),
@@ -83,9 +64,5 @@ def make_training_bundle(out: str | os.PathLike, config: Config, folds: str | os
             "folds": FOLDS_IN_BUNDLE, "fold_count": folds_count, "ids": len(frame),
             "wheels": sorted(p.name for p in wheels.glob("*.whl")), "deps": deps, "sizes": sizes,
         }, indent=2) + "\n")
-        _swap(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     log(f"folds: {folds} ({len(frame)} Ids, {folds_count} folds)")
     return Bundle(out, ref, "", sizes)

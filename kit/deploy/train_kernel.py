@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kit.data.spec import CompetitionSpec
 from kit.deploy.bundle import MARKER, slugify
-from kit.deploy.notebook import KAGGLE_ROOT, OUTPUT, ROOT_ENV, Notebook
+from kit.deploy.notebook import KAGGLE_ROOT, OUTPUT, ROOT_ENV, Notebook, kernel_metadata
 from kit.deploy.train_bundle import FOLDS_IN_BUNDLE
 from kit.errors import KitError
 from kit.io import write_text
@@ -133,20 +133,10 @@ class TrainingKernel:
 
 
 def training_metadata(ref: str, bundle: str, competition: str, weights: str | None, resume_from: str | None) -> dict:
-    slug = ref.split("/")[1]
-    return {
-        "id": ref,
-        "title": slug.replace("-", " "),  # kaggle derives the slug from the title: keep them the same
-        "code_file": SCRIPT,
-        "language": "python",
-        "kernel_type": "script",
-        "is_private": True,
-        "enable_gpu": True,
-        "enable_internet": False,
-        "dataset_sources": [bundle, *([weights] if weights else [])],
-        "competition_sources": [competition],
-        "kernel_sources": [resume_from] if resume_from else [],
-    }
+    """An inference kernel's metadata on a GPU, with the weights dataset and the kernel it resumes attached."""
+    return {**kernel_metadata(ref, bundle, competition, gpu=True), "code_file": SCRIPT,
+            "dataset_sources": [bundle, *([weights] if weights else [])],
+            "kernel_sources": [resume_from] if resume_from else []}
 
 
 def training_script(ref: str, bundle: str, spec: CompetitionSpec, train: Sequence[str], time_limit: str, *,

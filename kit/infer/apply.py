@@ -27,8 +27,12 @@ class InferResult:
     scores: np.ndarray  # blended, rows x classes
     thresholds: np.ndarray
     predicted: np.ndarray
+    probabilities: bool = False  # the submission holds the scores (wide or long), not labels
 
     def describe(self) -> str:
+        if self.probabilities:
+            return (f"wrote {self.path} ({len(self.ids)} images, validated; probabilities from "
+                    f"{self.scores.min():.4f} to {self.scores.max():.4f}, mean {self.scores.mean():.4f})")
         empty = int((~self.predicted.any(axis=1)).sum())
         return (f"wrote {self.path} ({len(self.ids)} rows, validated; {self.predicted.sum(axis=1).mean():.2f} labels "
                 f"per image, {empty} empty)")
@@ -87,4 +91,5 @@ def infer(blend: str | os.PathLike | Ensemble, data_dir: str | os.PathLike, out:
     thresholds = test_thresholds(ensemble, scores) if ensemble.needs_thresholds else ensemble.thresholds
     scores, predicted = use_duplicates(ensemble, scores, thresholds, ids, log)
     out = write_submission(out, ids, ensemble.spec, sample, scores=scores, predicted=predicted)
-    return InferResult(out, ids, scores, thresholds, predicted)
+    return InferResult(out, ids, scores, thresholds, predicted,
+                       probabilities=ensemble.spec.submission_format != "labels")
