@@ -9,7 +9,7 @@ mkdir -p demo
 cd demo
 
 if [ ! -f data/sample_submission.csv ]; then
-    kit synth data --n-train 1600 --n-test 200 --size 64 --seed 0
+    kit synth data --n-train 1200 --n-test 200 --size 64 --seed 0
 fi
 kit cache --size 64  # decode every PNG once (kept on later runs); training reads the cache
 kit run demo         # kit/experiments/demo.yaml: folds, 2 models x 5 folds, blend, dry-run submit

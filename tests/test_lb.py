@@ -72,3 +72,8 @@ def test_a_rewritten_file_keeps_its_scores_without_a_blend(submitted, synth_dir)
     assert "(mean.csv: rewritten since)" in result.output
     offline = run("lb", "--data", str(synth_dir), "--offline")  # the log's scores: none logged without --wait
     assert "Spearman rank correlation of cv and public: n/a" in offline.output
+
+
+def test_submissions_compare_prints_what_lb_prints(submitted, synth_dir, monkeypatch):
+    monkeypatch.setenv("KIT_DATA", str(synth_dir))
+    assert run("submissions", "--compare").output == run("lb").output

@@ -11,9 +11,23 @@ from kit.cli.options import competition_option, config_option
 @competition_option
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100),
               help="How many recent submissions to list.")
+@click.option("--compare", is_flag=True,
+              help="Join them with the cross-validated scores of the blends they were made from (`kit lb`).")
 @config_option
-def submissions(competition, limit, config_path):
-    """List the competition's recent submissions with their scores (newest first)."""
+@click.pass_context
+def submissions(ctx, competition, limit, compare, config_path):
+    """List the competition's recent submissions with their scores (newest first).
+
+    \b
+    Examples:
+      kit submissions               the 20 latest, with public and private scores
+      kit submissions --compare     beside each blend's cv score, as `kit lb` prints them (and lb.png)
+    """
+    if compare:
+        from kit.cli.lb import lb
+
+        ctx.invoke(lb, limit=limit, competition=competition, config_path=config_path)
+        return
     from kit.config import load_config
     from kit.kaggle.submit import list_submissions
 
