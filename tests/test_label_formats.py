@@ -98,6 +98,20 @@ def test_wide_cell_not_0_or_1(tmp_path):
     assert message.startswith(f"{path}: line 3: Id T_1: column 'multiple_diseases'")
 
 
+def test_zero_one_written_as_floats_reads_as_zero_one(tmp_path):
+    """pandas writes a 0/1 column that once held a gap as 0.0/1.0: wide and long files read them alike."""
+    wide = write(tmp_path / "wide.csv", "image_id,healthy,multiple_diseases,rust,scab\nT_0,1.0,0.0,0,0\n"
+                                        "T_1,0.0,0.0,1.0,0\n")
+    labels = read_labels(wide, spec_from_dict(PLANT))
+    np.testing.assert_array_equal(labels_to_matrix(labels["labels"], 4), [[1, 0, 0, 0], [0, 0, 1, 0]])
+    long = long_file(tmp_path, [(i, c, f"{v}.0") for i, c, v in full_rows("a")])
+    np.testing.assert_array_equal(labels_to_matrix(read_labels(long, spec_from_dict(RSNA))["labels"], 4),
+                                  [[0, 1, 0, 1]])
+    for bad in ("nan", "1.5", "inf"):
+        path = write(tmp_path / "bad.csv", f"image_id,healthy,multiple_diseases,rust,scab\nT_0,1,0,0,{bad}\n")
+        assert one_line_error(read_labels, path, spec_from_dict(PLANT)).startswith(f"{path}: line 2: Id T_0")
+
+
 def test_wide_missing_class_column(tmp_path):
     path = write(tmp_path / "train.csv", "image_id,healthy,rust,scab\nT_0,1,0,0\n")
     message = one_line_error(read_labels, path, spec_from_dict(PLANT))

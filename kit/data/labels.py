@@ -187,11 +187,11 @@ class WideLabels:
             _unique_id(path, line_no, sample_id, seen, spec)
             marked = []
             for c, column in enumerate(at):
-                cell = row[column].strip()
-                if cell not in ("0", "1"):
+                value = binary_value(row[column])
+                if value is None:
                     raise KitError(f"{path}: line {line_no}: Id {sample_id}: column {spec.classes[c]!r} holds "
                                    f"{row[column]!r}, expected 0 or 1")
-                if cell == "1":
+                if value:
                     marked.append(c)
             _check_multiclass(path, line_no, sample_id, marked, spec)
             ids.append(sample_id)
@@ -205,6 +205,19 @@ class WideLabels:
         if not names:
             raise KitError(f"{path}: line 1: no class columns beside {spec.id_column}")
         return names
+
+
+def binary_value(cell: str) -> int | None:
+    """A 0/1 label cell as 0 or 1 ("1", "1.0" and "0.0" too: pandas writes a 0/1 column that held a gap as
+    floats), None for anything else."""
+    cell = cell.strip()
+    if cell in ("0", "1"):
+        return int(cell)
+    try:
+        value = float(cell)
+    except ValueError:
+        return None
+    return int(value) if value in (0.0, 1.0) else None
 
 
 def split_long_ids(cells: pd.Series, spec: CompetitionSpec) -> tuple[pd.Series, pd.Series]:
@@ -239,7 +252,8 @@ class LongLabels:
             row = bad[0]
             raise KitError(f"{path}: line {lines.iloc[row]}: Id {cells.iloc[row]} does not end in "
                            f"{spec.long_separator}<class> for any of the {len(spec.classes)} classes")
-        bad = np.flatnonzero(~targets.isin(("0", "1")).to_numpy())
+        values = targets.map(binary_value)
+        bad = np.flatnonzero(values.isna().to_numpy())
         if len(bad):
             row = bad[0]
             raise KitError(f"{path}: line {lines.iloc[row]}: Id {cells.iloc[row]}: {spec.target_column} "
@@ -260,7 +274,7 @@ class LongLabels:
                            f"({order[image]}{spec.long_separator}{missing}); a long file holds every class of "
                            "every image once")
         matrix = np.zeros((len(order), len(spec.classes)), dtype=np.uint8)
-        matrix[codes, classes.to_numpy()] = (targets.to_numpy() == "1")
+        matrix[codes, classes.to_numpy()] = values.to_numpy(dtype=np.uint8)
         if spec.multiclass:
             wrong = np.flatnonzero(matrix.sum(axis=1) != 1)
             if len(wrong):
