@@ -3,8 +3,9 @@ single commands (folds, train, blend, submit); it adds only the bookkeeping of w
 
 An experiment file is a `kit.yaml` with more sections, all optional but `train.models`:
 
-    competition: {...}            # the spec (HPA by default)
-    data: data/                   # relative to the experiment file; default ./data (or --data, $KIT_DATA)
+    competition: {...}            # the spec (default: the working folder's kit.yaml's, else HPA's)
+    data: data/                   # relative to the experiment file; default kit.yaml's data: with its spec,
+                                  # else ./data (or --data, $KIT_DATA)
     external: [...]               # extra training sources, as in kit.yaml
     folds: {k: 5, seed: 42, groups: null}
     train: {epochs: ..., models: [resnet34, {name: densenet121, lr: 3e-4}], ...}
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kit.config import Config, load_config
+from kit.config import DEFAULT_CONFIG_NAME, Config, load_config
 from kit.data.reading import CompetitionData
 from kit.errors import KitError
 from kit.layout import FoldRun, model_dir, submission_log
@@ -76,6 +77,23 @@ class Plan:
     folds: dict
     blend: dict
     submit: dict
+    spec_source: str = ""  # the file whose competition: section is the spec ("" for HPA's default)
+
+
+def with_working_spec(config: Config) -> Config:
+    """An experiment file without a `competition:` section runs on the spec of the working folder's kit.yaml,
+    with its `data:` and `external:` where the experiment names none: `kit init rsna-ich-2019`, then
+    `kit run EXPERIMENT` trains on RSNA's files. Without a kit.yaml here, HPA's spec (the default)."""
+    here = Path.cwd() / DEFAULT_CONFIG_NAME
+    if "competition" in config.raw or not here.is_file() or here.resolve() == config.path.resolve():
+        return config
+    working = load_config(here)
+    raw = {**config.raw, "competition": working.raw.get("competition")}
+    if "data" not in raw and working.raw.get("data"):
+        raw["data"] = str(working.base.resolve() / str(working.raw["data"]))
+    if "external" not in raw and "external" in working.raw:
+        raw["external"] = working.raw["external"]
+    return Config(spec=working.spec, raw=raw, path=config.path)
 
 
 def load_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Plan:
@@ -84,7 +102,7 @@ def load_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None 
     from kit.train.models import check_model_name
 
     path = find_experiment(path)
-    config = load_config(path)
+    config = with_working_spec(load_config(path))
     unknown = sorted(set(config.raw) - set(SECTIONS))
     if unknown:
         raise KitError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
@@ -115,7 +133,9 @@ def load_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None 
     folds_path = Path(runs[0].folds)
     if any(Path(s.folds) != folds_path for s in runs):
         raise KitError(f"{path}: train.folds: every model of one experiment must use the same folds file")
-    return Plan(path, config, config.competition_data(data_dir), runs, folds_path, folds, blend, submit)
+    spec_source = str(path) if "competition" in load_config(path).raw else (
+        DEFAULT_CONFIG_NAME if config.raw.get("competition") is not None else "")
+    return Plan(path, config, config.competition_data(data_dir), runs, folds_path, folds, blend, submit, spec_source)
 
 
 def changed_settings(out_dir: Path, settings) -> list[str]:
@@ -155,6 +175,8 @@ def run_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None =
     data = plan.data
     check_plan(plan.runs, data, "all", where=str(plan.path), inits=False)  # every model's whole setting set
     spec = data.spec
+    log(f"competition: {spec.slug} ({'the spec of ' + plan.spec_source if plan.spec_source else 'the default spec'}"
+        f"), data {data.root}")
     labels = data.train_labels()
     data.test_ids()  # a missing or broken sample submission fails now, not after training
     result = ExperimentResult()

@@ -117,3 +117,46 @@ def test_each_preset_goes_the_whole_way(project, kaggle):
     result = invoke(root, ["submit", "submissions/blend.csv", "--dry-run", "-m", "flow"])
     assert "dry run: would upload submissions/blend.csv" in result.output
     assert f"({len(sample)} rows" in result.output
+
+
+@pytest.mark.slow
+def test_report_bundle_and_notebook_take_each_format(project, tmp_path):
+    """`kit report` draws the per-class chart in the metric's own terms; a bundle of the blend, inferred from alone,
+    writes the blend's submission again; the inference kernel is written for it."""
+    preset, root = project
+    spec = get_preset(preset).spec()
+    output = invoke(root, ["report", "submissions/blend.json"]).output
+    assert (root / "submissions/blend_per_class.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert spec.scorer.label in output
+    bundle = tmp_path / "bundle"
+    invoke(root, ["bundle", str(bundle), "--blend", "submissions/blend.json", "--dep", "none"])
+    invoke(root, ["infer", str(bundle / "blend.json"), "--data", "data", "--out", str(tmp_path / "from_bundle.csv"),
+                  "--workers", "0"])
+    assert (tmp_path / "from_bundle.csv").read_bytes() == (root / "submissions/blend.csv").read_bytes()
+    invoke(root, ["notebook", str(tmp_path / "kernel"), "--bundle", "tester/bundle"])
+    metadata = json.loads((tmp_path / "kernel/kernel-metadata.json").read_text())
+    assert metadata["competition_sources"] == [spec.slug] and metadata["dataset_sources"] == ["tester/bundle"]
+
+
+@pytest.mark.slow
+def test_kit_run_takes_a_long_dicom_log_loss_competition(tmp_path):
+    """`kit run` from one experiment file on RSNA 2019's layout: long labels, DICOM windows, weighted log loss,
+    calibration, and the long submission."""
+    import yaml
+
+    experiment = {"folds": {"k": 2, "seed": 0},
+                  "train": {"size": 32, "epochs": 1, "batch_size": 8, "workers": 0, "progress": False, "tta": "none",
+                            "device": "cpu", "models": [{"name": "test_resnet"}]},
+                  "blend": {"name": "rsna"}, "submit": {"enabled": True, "dry_run": True}}
+    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(experiment))
+    invoke(tmp_path, ["init", "rsna-ich-2019"])
+    invoke(tmp_path, ["synth", "data", "--preset", "rsna-ich-2019", "--n-train", "24", "--n-test", "6",
+                      "--size", "32", "--seed", "2"])
+    output = invoke(tmp_path, ["run", "experiment.yaml"]).output  # no competition: section: kit.yaml's spec
+    assert "competition: rsna-intracranial-hemorrhage-detection (the spec of kit.yaml)" in output
+    report = json.loads((tmp_path / "submissions/rsna.json").read_text())
+    assert report["metric"] == "logloss" and report["calibration"]["method"] == "temperature"
+    submission = pd.read_csv(tmp_path / "submissions/rsna.csv")
+    sample = pd.read_csv(tmp_path / "data/stage_2_sample_submission.csv")
+    assert submission["ID"].tolist() == sample["ID"].tolist()
+    assert "dry run: would upload submissions/rsna.csv" in output
