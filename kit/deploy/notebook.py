@@ -25,6 +25,29 @@ KAGGLE_ROOT = "/kaggle"
 SCRIPT = "inference.py"
 OUTPUT = "output"  # where --push puts the kernel's output files and log, inside OUT
 
+# Parts of both kernels' scripts (str.format templates, so braces are doubled): find the attached inputs, the
+# kit wheel and the working folder. Each script must stand alone on Kaggle, so they are pasted, not imported.
+ATTACHED = '''def attached(slug, marker):
+    """The attached folder named `slug` under ROOT/input that holds `marker`: input/<slug>, or deeper where
+    Kaggle mounts it (input/datasets/<owner>/<slug>, input/notebooks/<owner>/<slug>, input/competitions/<slug>)."""
+    inputs = ROOT / "input"
+    for folder in [inputs / slug, *sorted(inputs.glob("**/" + slug))]:
+        if (folder / marker).exists():
+            return folder
+    sys.exit(f"{{slug}}: not attached (no {{marker}} in a folder {{slug}} under {{inputs}})")
+
+
+'''
+
+LOCATE = '''bundle = attached(BUNDLE.split("/")[1], {marker!r})
+data = attached(COMPETITION, SAMPLE_SUBMISSION)
+wheels = next((p.parent for p in sorted(bundle.glob("**/kit-*.whl"))), None)
+if wheels is None:
+    sys.exit(f"{{bundle}}: no kit wheel in the bundle")
+working = ROOT / "working"
+working.mkdir(parents=True, exist_ok=True)
+'''
+
 TEMPLATE = '''"""Kit inference kernel: install kit offline from the bundle {bundle}, apply its blend to the test set of
 {competition}, write submission.csv. Written by `kit notebook`; every path lies under one root."""
 import os
@@ -40,24 +63,7 @@ BLEND = {blend!r}
 DEVICE = {device!r}
 
 
-def attached(slug, marker):
-    """The attached folder named `slug` under ROOT/input that holds `marker`: input/<slug>, or deeper where
-    Kaggle mounts it (input/datasets/<owner>/<slug>, input/competitions/<slug>)."""
-    inputs = ROOT / "input"
-    for folder in [inputs / slug, *sorted(inputs.glob("**/" + slug))]:
-        if (folder / marker).exists():
-            return folder
-    sys.exit(f"{{slug}}: not attached (no {{marker}} in a folder {{slug}} under {{inputs}})")
-
-
-bundle = attached(BUNDLE.split("/")[1], {marker!r})
-data = attached(COMPETITION, SAMPLE_SUBMISSION)
-wheels = next((p.parent for p in sorted(bundle.glob("**/kit-*.whl"))), None)
-if wheels is None:
-    sys.exit(f"{{bundle}}: no kit wheel in the bundle")
-working = ROOT / "working"
-working.mkdir(parents=True, exist_ok=True)
-subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), "--quiet", "kit"],
+''' + ATTACHED + LOCATE + '''subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), "--quiet", "kit"],
                check=True)
 subprocess.run([sys.executable, "-m", "kit", "infer", str(bundle / BLEND), "--data", str(data),
                 "--out", str(working / "submission.csv"), "--device", DEVICE], check=True, cwd=working)

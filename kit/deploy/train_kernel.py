@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kit.data.spec import CompetitionSpec
 from kit.deploy.bundle import MARKER, slugify
-from kit.deploy.notebook import KAGGLE_ROOT, OUTPUT, ROOT_ENV, Notebook, kernel_metadata
+from kit.deploy.notebook import ATTACHED, KAGGLE_ROOT, LOCATE, OUTPUT, ROOT_ENV, Notebook, kernel_metadata
 from kit.deploy.train_bundle import FOLDS_IN_BUNDLE
 from kit.errors import KitError
 from kit.io import write_text
@@ -65,30 +65,13 @@ CACHE = {cache!r}  # build the pre-resized image cache in working/cache first
 NOTEBOOK = {notebook!r}  # the command that wrote this kernel (kit pull says how to resume it)
 
 
-def attached(slug, marker):
-    """The attached folder named `slug` under ROOT/input that holds `marker`: input/<slug>, or deeper where
-    Kaggle mounts it (input/datasets/<owner>/<slug>, input/notebooks/<owner>/<slug>, input/competitions/<slug>)."""
-    inputs = ROOT / "input"
-    for folder in [inputs / slug, *sorted(inputs.glob("**/" + slug))]:
-        if (folder / marker).exists():
-            return folder
-    sys.exit(f"{{slug}}: not attached (no {{marker}} in a folder {{slug}} under {{inputs}})")
-
-
-def write_status(path, status):
+''' + ATTACHED + '''def write_status(path, status):
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(status, indent=2) + "\\n")
     os.replace(temporary, path)
 
 
-bundle = attached(BUNDLE.split("/")[1], {marker!r})
-data = attached(COMPETITION, SAMPLE_SUBMISSION)
-wheels = next((p.parent for p in sorted(bundle.glob("**/kit-*.whl"))), None)
-if wheels is None:
-    sys.exit(f"{{bundle}}: no kit wheel in the bundle")
-working = ROOT / "working"
-working.mkdir(parents=True, exist_ok=True)
-env = dict(os.environ, **{{{root_env!r}: str(ROOT)}})
+''' + LOCATE + '''env = dict(os.environ, **{{{root_env!r}: str(ROOT)}})
 if WEIGHTS:
     env["KIT_WEIGHTS"] = str(attached(WEIGHTS.split("/")[1], {weights_marker!r}))
 if RESUME_FROM:
