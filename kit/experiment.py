@@ -80,20 +80,23 @@ class Plan:
     spec_source: str = ""  # the file whose competition: section is the spec ("" for HPA's default)
 
 
-def with_working_spec(config: Config) -> Config:
+def with_working_spec(config: Config) -> tuple[Config, str]:
     """An experiment file without a `competition:` section runs on the spec of the working folder's kit.yaml,
     with its `data:` and `external:` where the experiment names none: `kit init rsna-ich-2019`, then
-    `kit run EXPERIMENT` trains on RSNA's files. Without a kit.yaml here, HPA's spec (the default)."""
+    `kit run EXPERIMENT` trains on RSNA's files. Without a kit.yaml here, HPA's spec (the default).
+    Returns the config and the file its spec came from ("" for the default)."""
+    if "competition" in config.raw:
+        return config, str(config.path)
     here = Path.cwd() / DEFAULT_CONFIG_NAME
-    if "competition" in config.raw or not here.is_file() or here.resolve() == config.path.resolve():
-        return config
+    if not here.is_file() or here.resolve() == config.path.resolve():
+        return config, ""
     working = load_config(here)
     raw = {**config.raw, "competition": working.raw.get("competition")}
     if "data" not in raw and working.raw.get("data"):
         raw["data"] = str(working.base.resolve() / str(working.raw["data"]))
     if "external" not in raw and "external" in working.raw:
         raw["external"] = working.raw["external"]
-    return Config(spec=working.spec, raw=raw, path=config.path)
+    return Config(spec=working.spec, raw=raw, path=config.path), DEFAULT_CONFIG_NAME if raw["competition"] else ""
 
 
 def load_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Plan:
@@ -102,7 +105,7 @@ def load_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None 
     from kit.train.models import check_model_name
 
     path = find_experiment(path)
-    config = with_working_spec(load_config(path))
+    config, spec_source = with_working_spec(load_config(path))
     unknown = sorted(set(config.raw) - set(SECTIONS))
     if unknown:
         raise KitError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
@@ -133,8 +136,6 @@ def load_experiment(path: str | os.PathLike, data_dir: str | os.PathLike | None 
     folds_path = Path(runs[0].folds)
     if any(Path(s.folds) != folds_path for s in runs):
         raise KitError(f"{path}: train.folds: every model of one experiment must use the same folds file")
-    spec_source = str(path) if "competition" in load_config(path).raw else (
-        DEFAULT_CONFIG_NAME if config.raw.get("competition") is not None else "")
     return Plan(path, config, config.competition_data(data_dir), runs, folds_path, folds, blend, submit, spec_source)
 
 
