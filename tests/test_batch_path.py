@@ -139,3 +139,34 @@ def test_a_batch_path_run_stopped_mid_epoch_resumes_bit_for_bit(synth_dir, folds
     resumed = CliRunner().invoke(main, [*budget_args(synth_dir, folds_csv, tmp_path / "stopped", **extra), "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert_same_run(tmp_path / "straight" / "test_resnet" / "fold0", run)
+
+
+@pytest.fixture
+def cached(synth_dir, tmp_path, monkeypatch):
+    """A 32 px cache of the training images, found through $KIT_CACHE: the batch path reads it with threads."""
+    build_cache(CompetitionData(synth_dir, HPA), 32, out=tmp_path / "cache", splits=["train", "test"])
+    monkeypatch.setenv("KIT_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.mark.slow
+def test_a_cached_batch_path_run_is_the_same_with_any_thread_count_and_resumes_mid_epoch(
+        synth_dir, folds_csv, cached, fake_time, tmp_path):  # noqa: F811
+    """The ring of reader threads (kit.data.ring) with random crops: 0 and 2 threads train the same run, and a run
+    stopped mid-epoch by --time-limit resumes to equal it."""
+    extra = {"augment_on": "batch", "crop": 28}
+    done = CliRunner().invoke(main, budget_args(synth_dir, folds_csv, tmp_path / "straight", workers=2, **extra))
+    assert done.exit_code == 0, done.output
+    assert "threads read the cache" in done.output.splitlines()[0], done.output
+    inline = CliRunner().invoke(main, budget_args(synth_dir, folds_csv, tmp_path / "inline", workers=0, **extra))
+    assert inline.exit_code == 0, inline.output
+    assert_same_run(tmp_path / "straight" / "test_resnet" / "fold0", tmp_path / "inline" / "test_resnet" / "fold0")
+    fake_time.now = 1000.0
+    stopped = CliRunner().invoke(main, budget_args(synth_dir, folds_csv, tmp_path / "stopped", time_limit="17s",
+                                                   checkpoint_every="4s", workers=2, **extra))
+    assert stopped.exit_code == STOPPED_EXIT_CODE, stopped.output
+    run = tmp_path / "stopped" / "test_resnet" / "fold0"
+    assert load_checkpoint(run / "last.pt").get("partial", {}).get("batches"), stopped.output
+    resumed = CliRunner().invoke(main, [*budget_args(synth_dir, folds_csv, tmp_path / "stopped", workers=2, **extra),
+                                        "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert_same_run(tmp_path / "straight" / "test_resnet" / "fold0", run)

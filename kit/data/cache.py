@@ -204,8 +204,10 @@ class CacheStore(ImageStore):
 
     def _handle(self) -> int:
         if self._pid != os.getpid():  # a forked DataLoader worker must not share its parent's descriptor
-            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-            self._pid = os.getpid()
+            with self._lock:  # reader threads (kit.data.ring) share one descriptor: open it once
+                if self._pid != os.getpid():
+                    self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+                    self._pid = os.getpid()
         return self._fd
 
     def read(self, index: int) -> np.ndarray:
@@ -213,17 +215,28 @@ class CacheStore(ImageStore):
 
     def read_into(self, index: int, image: np.ndarray) -> np.ndarray:
         """Sample `index` read into `image` (C-contiguous uint8 of the sample's shape, e.g. a row of a batch)."""
-        offset = self.offset + int(self.rows[index]) * self.sample_bytes
+        return self._read_at(index, 0, image)
+
+    def read_band(self, index: int, top: int, band: np.ndarray) -> np.ndarray:
+        """Rows top .. top + len(band) of sample `index`, at full width, read into `band` (the rows a crop spans:
+        one positioned read, nothing else of the image)."""
+        if band.shape[1:] != self.sample_shape[1:] or not 0 <= top <= self.sample_shape[0] - len(band):
+            raise ValueError(f"rows {top}..{top + len(band)} of shape {band.shape[1:]} are not in {self.sample_shape}")
+        return self._read_at(index, top * int(np.prod(self.sample_shape[1:])), band)
+
+    def _read_at(self, index: int, skip: int, out: np.ndarray) -> np.ndarray:
+        """`out.nbytes` bytes of sample `index`, from `skip` bytes into it, read into `out`."""
+        offset = self.offset + int(self.rows[index]) * self.sample_bytes + skip
         fd = self._handle()
         if hasattr(os, "preadv"):
-            got = os.preadv(fd, [image], offset)
+            got = os.preadv(fd, [out], offset)
         else:  # pragma: no cover - Windows has no positioned read
             with self._lock:
                 os.lseek(fd, offset, os.SEEK_SET)
-                got = os.readv(fd, [image])
-        if got != self.sample_bytes:
+                got = os.readv(fd, [out])
+        if got != out.nbytes:
             raise KitError(f"{self.path}: row {self.rows[index]} (Id {self.ids[index]}) is truncated; rebuild the cache")
-        return image
+        return out
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -12,8 +12,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, RandomSampler, Sampler
+from torch.utils.data import Sampler
 from tqdm.auto import tqdm
+
+from kit.data.ring import batch_order
 
 FREE_SHARE = 0.4  # --cache-device auto: on the GPU when the images take under this share of its free memory
 CHUNK = 64  # samples read and copied at a time
@@ -66,8 +68,7 @@ class DeviceBatches:
                  sampler: Sampler | None = None, drop_last: bool = False, crop: int | None = None,
                  crop_generator: torch.Generator | None = None):
         self.data, self.crop, self.crop_generator = data, crop, crop_generator
-        order = sampler if sampler is not None else RandomSampler(range(len(data)), generator=generator)
-        self.batches = BatchSampler(order, batch_size, drop_last)
+        self.batches = batch_order(len(data), batch_size, generator, sampler, drop_last)
         self.batch_size = batch_size
 
     def __len__(self) -> int:

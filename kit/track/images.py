@@ -23,6 +23,9 @@ def augmented_grid(loaders, trainee, settings, count: int = GRID_IMAGES) -> torc
         held = loaders.train.data.images  # kit.data.device_cache.DeviceBatches: uint8 N x H x W x C there
         picks = torch.randperm(len(held), generator=torch.Generator().manual_seed(settings.seed))[:count]
         images = held.index_select(0, picks.to(held.device))
+    elif hasattr(loaders.train, "read_batch"):  # kit.data.ring.RingLoader: read (and cropped) as in training
+        picks = torch.randperm(len(loaders.train.store), generator=torch.Generator().manual_seed(settings.seed))
+        images = loaders.train.read_batch(picks[:count].tolist())
     else:
         dataset = loaders.train.dataset
         picks = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(settings.seed))[:count]

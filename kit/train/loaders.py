@@ -2,8 +2,9 @@
 
 - workers: albumentations augments each sample in the DataLoader workers (uint8, C x H x W), the step
   normalises on the device (`kit.data.loader.to_model_input`);
-- batch: workers only read uint8 H x W x C images (and their random crops) into pinned batches, or the batches are
-  gathered from the images held on the GPU (`--cache-device gpu`), and `kit.data.gpu_augment.BatchAugmenter`
+- batch: only reading happens off the device: reader threads fill a ring of reused pinned batch buffers from the
+  cache (`kit.data.ring`; worker processes when images are decoded from their files), or the batches are gathered
+  from the images held on the GPU (`--cache-device gpu`); then `kit.data.gpu_augment.BatchAugmenter`
   augments and normalises the whole batch on the training device, each sample with its own parameters.
 
 On CUDA the batches are copied ahead on a side stream (`kit.data.prefetch`). `Loaders.to_input(images)` turns
@@ -24,6 +25,7 @@ from kit.data.gpu_augment import BatchAugmenter, batch_ops, describe
 from kit.data.loader import ImageDataset, RawBatches, batch_as_is, make_loader, to_model_input
 from kit.data.prefetch import prefetched
 from kit.data.reading import ImageStore
+from kit.data.ring import RandomCrops, RingLoader, batch_order
 from kit.errors import KitError
 from kit.train.device import Runtime
 from kit.train.predict import eval_loader
@@ -55,7 +57,8 @@ def train_path(settings, runtime: Runtime, store: ImageStore) -> TrainPath:
         and hasattr(store, "read_into") and fits(store, runtime.device)
     if not batch:
         return TrainPath("workers", "cpu", None, "augment in the workers" + fallback)
-    where = f"images on {runtime.device}" if on_device else "workers read only"
+    where = f"images on {runtime.device}" if on_device else \
+        "threads read the cache" if hasattr(store, "read_band") else "workers read only"
     return TrainPath("batch", "gpu" if on_device else "cpu", ops,
                      f"augment on {runtime.device} per batch ({describe(ops)}; {where})")
 
@@ -117,7 +120,12 @@ def make_loaders(settings, split, train_store: ImageStore, val_store: ImageStore
         batch_path = BatchPath(augmenter, None, runtime.device)
         train = DeviceBatches(images, settings.batch_size, generator, sampler, drop_last, settings.crop,
                               augmenter.generator)
-    else:
+    elif hasattr(train_store, "read_band"):  # a cache: reader threads fill a ring of reused (pinned) buffers
+        crops = RandomCrops(settings.crop, settings.seed) if settings.crop else None
+        batch_path = BatchPath(augmenter, crops, runtime.device)
+        order = batch_order(len(train_store), settings.batch_size, generator, sampler, drop_last)
+        train = RingLoader(train_store, split.train_targets, order, workers, runtime.device, crops)
+    else:  # decoding image files: in worker processes, as decoders may hold the GIL
         crop = build_transform([], settings.crop, seed=settings.seed) if settings.crop else None
         batch_path = BatchPath(augmenter, crop, runtime.device)
         train = prefetched(make_loader(RawBatches(train_store, split.train_targets, crop), settings.batch_size,
