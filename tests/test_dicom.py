@@ -144,3 +144,28 @@ def test_not_a_dicom_file(tmp_path):
     path.write_text("not a dicom file")
     with pytest.raises(KitError, match="not a readable DICOM file"):
         read_dicom(path, None)
+
+
+def test_a_dicom_cache_made_by_another_decoder_version_is_rebuilt(tmp_path):
+    """A cache records the DICOM decoder's version: one made before a decoding change (MONOCHROME1 inversion)
+    is stale, said in one line, and `build_cache` rebuilds it."""
+    import json
+
+    from kit.data.cache import CacheStore, build_cache, lookup_cache
+    from kit.data.presets import get_preset
+    from kit.data.reading import CompetitionData
+    from kit.data.synth_probability import write_probability_preset
+
+    write_probability_preset(tmp_path / "data", "rsna-ich-2019", n_train=8, n_test=2, size=32, seed=0)
+    data = CompetitionData(tmp_path / "data", get_preset("rsna-ich-2019").spec())
+    ids = data.train_labels()["Id"].tolist()
+    build_cache(data, 32, workers=1, splits=["train"])
+    assert isinstance(lookup_cache(data, "train", 32, ids)[0], CacheStore)
+    manifest_path = tmp_path / "data" / "cache" / "32px" / "train.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["dicom_decoder"] >= 2
+    del manifest["dicom_decoder"]  # as a cache written before the version was recorded
+    manifest_path.write_text(json.dumps(manifest))
+    store, message = lookup_cache(data, "train", 32, ids)
+    assert store is None and "dicom_decoder changed (None in the cache, 2 now)" in message
+    assert "dicom_decoder changed" in build_cache(data, 32, workers=1, splits=["train"])[0].rebuilt_because

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from test_budget import STOPPED_EXIT_CODE, fake_time  # noqa: F401 (fake_time: a fixture)
 
 from kit.cli import main
 from kit.data.folds import make_folds
@@ -127,3 +128,27 @@ def test_mlflow_logs_folds_under_a_model_run_and_the_blend(synth_dir, folds, tmp
     assert json.loads(blend.data.params["members"]) == [m if isinstance(m, str) else m["name"]
                                                         for m in report["members"]]
     assert {"blend.json", "blend.csv"} <= {a.path for a in client.list_artifacts(blend.info.run_id)}
+
+
+def test_a_run_stopped_by_the_time_limit_is_killed_in_mlflow_and_resume_finishes_it(
+        synth_dir, folds, tmp_path, monkeypatch, fake_time):  # noqa: F811
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    args = train_args(synth_dir, folds, "runs", "--fold", "0", "--track", "mlflow")
+    stopped = CliRunner().invoke(main, [*args, "--time-limit", "9s", "--checkpoint-every", "3s"])
+    assert stopped.exit_code == STOPPED_EXIT_CODE, stopped.output
+    client = MlflowClient("sqlite:///mlruns.db")
+    (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
+
+    def fold_runs():
+        return [r for r in client.search_runs([experiment.experiment_id]) if "mlflow.parentRunId" in r.data.tags]
+
+    (killed,) = fold_runs()
+    assert killed.info.status == "KILLED"
+    invoke([*args, "--resume"])
+    (finished,) = fold_runs()
+    assert finished.info.run_id == killed.info.run_id and finished.info.status == "FINISHED"
+    epochs = client.get_metric_history(finished.info.run_id, "train_loss")
+    assert sorted(m.step for m in epochs) == [1, 2]

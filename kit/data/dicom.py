@@ -145,7 +145,16 @@ def read_dicom(path: Path, windows: Sequence[Sequence[float]] | str | None) -> n
     return image
 
 
+# What a DICOM becomes changed with this number: a cache of DICOMs made by another records another and is rebuilt.
+# 2: MONOCHROME1 files are inverted.
+DECODER_VERSION = 2
+
+
 def window_meta(spec) -> dict:
-    """What a cache records of the windows: a DICOM's pixels are its windowed channels, so other windows mean
-    another cache (nothing without windows, so caches of other images stay valid)."""
-    return {} if spec.windows is None else {"windows": spec.to_dict()["windows"]}
+    """What a cache records of how DICOMs were decoded: their windows (a DICOM's pixels are its windowed channels,
+    so other windows mean another cache) and the decoder's version; nothing for other images, whose caches stay
+    valid."""
+    if spec.image_ext.lower() != "dcm":
+        return {}
+    windows = {} if spec.windows is None else {"windows": spec.to_dict()["windows"]}
+    return {**windows, "dicom_decoder": DECODER_VERSION}

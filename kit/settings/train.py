@@ -107,7 +107,7 @@ FIELDS = (
     Field("augment", DEFAULT_AUGMENT, None, "Augmentation: the default pipeline (flips, 90-degree rotations, affine, "
           "brightness/contrast) or none; set a list in the config's train.augment ([{name: Transform, param: "
           "value}]). [default: default]", ("default", "none"), parse=parse_augment),
-    Field("augment_on", "auto", str, "Where --augment runs: batch = workers only read uint8 images (and crops) and "
+    Field("augment_on", "auto", str, "Where --augment runs: batch = the CPU only reads uint8 images (and crops) and "
           "the training device augments whole batches, each sample with its own parameters; workers = albumentations "
           "in the DataLoader workers; auto = batch on CUDA when the pipeline has a batch version, else workers.",
           ("auto", "batch", "workers")),
@@ -141,8 +141,9 @@ FIELDS = (
     Field("device", "auto", str, "auto (cuda, then mps, then cpu), or a torch device such as cuda:1."),
     Field("sync_bn", False, bool, "Under torchrun on GPUs: BatchNorm statistics over every process's batch "
           "(SyncBatchNorm)."),
-    Field("workers", None, int, "DataLoader worker processes (default: the cores available less one for the main "
-          "process, at least 1: 1 on a Kaggle notebook's 2 cores).", nullable=True, minimum=0),
+    Field("workers", None, int, "DataLoader worker processes, or reader threads on the batch path from a cache "
+          "(default: the cores available less one for the main process, at least 1: 1 on a Kaggle notebook's 2 "
+          "cores).", nullable=True, minimum=0),
     Field("patience", 0, int, "Stop after this many epochs without a better --monitor value (0: never).", minimum=0),
     Field("monitor", "val_metric_tuned", str, "What decides the best checkpoint: the competition's metric at tuned "
           "thresholds, at 0.5, or the validation loss; or last: the last epoch, nothing picked on the rows that "

@@ -1,7 +1,8 @@
 """The Tracker interface the training loop calls.
 
 TensorBoard always writes (it is cheap: see BENCHMARKS.md); MLflow joins with `--track mlflow`. A fold that dies
-before `finish` is closed at exit with status FAILED (MLflow) so no run is left RUNNING forever.
+before `finish` is closed at exit with status FAILED (MLflow) so no run is left RUNNING forever; one stopped by
+the time budget or a signal (saved, to be resumed) is closed KILLED, and `--resume` reopens it.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class Tracker:
         """After the fold's files are written (config.yaml, history.csv, curves)."""
 
     def close(self, status: str = "FINISHED") -> None:
-        """FINISHED, or FAILED for a fold that did not end."""
+        """FINISHED; FAILED for a fold that died; KILLED for one stopped and saved (it resumes)."""
 
     def finish(self, result, split):
         """The end of a fold: the best epoch's per-class metric, the artifacts, close. Returns `result`."""

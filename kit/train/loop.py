@@ -30,7 +30,7 @@ from kit.score.metrics import Metric
 from kit.settings import Settings, run_config
 from kit.track import open_tracker
 from kit.train import task as scoring
-from kit.train.budget import Budget, EpochTally, fold_hooks, last_payload, resume_note
+from kit.train.budget import Budget, EpochTally, TrainingStopped, fold_hooks, last_payload, resume_note
 from kit.train.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from kit.train.device import Runtime
 from kit.train.distributed import make_runtime
@@ -450,21 +450,26 @@ def train_fold(settings: Settings, data: CompetitionData, out_dir: str | Path | 
     tracker = open_tracker(settings, run, data, runtime, loaders, trainee, checkpoint is not None, state.epoch)
     metric = data.spec.scorer  # the epoch loop, scored with the competition's metric
     monitor = scoring.monitor_for(settings.monitor, metric)
-    while state.epoch < settings.epochs and not state.stopped:
-        row = run_epoch(trainee, loaders, split, settings, state.epoch, runtime, run, metric, budget,
-                        scoring.class_weights(data.spec))
-        improved = state.record(row, monitor, settings.patience, trainee.may_be_best(row["epoch"]))
-        if runtime.is_main:
-            save_epoch(run, trainee, state, improved, settings, data.spec, loaders)
-        tracker.epoch(row, improved, trainee.optimizer)  # TensorBoard (and MLflow with --track mlflow)
-        say(epoch_line(row, settings, improved, trainee.frozen, metric, trainee.averaged_epochs))
-        if on_epoch_end is not None:
-            on_epoch_end(row["epoch"] - 1, trainee.model, row)
-        if state.stopped:
-            say(f"early stop: no better {monitor.column} for {settings.patience} epochs")
+    try:
+        while state.epoch < settings.epochs and not state.stopped:
+            row = run_epoch(trainee, loaders, split, settings, state.epoch, runtime, run, metric, budget,
+                            scoring.class_weights(data.spec))
+            improved = state.record(row, monitor, settings.patience, trainee.may_be_best(row["epoch"]))
+            if runtime.is_main:
+                save_epoch(run, trainee, state, improved, settings, data.spec, loaders)
+            tracker.epoch(row, improved, trainee.optimizer)  # TensorBoard (and MLflow with --track mlflow)
+            say(epoch_line(row, settings, improved, trainee.frozen, metric, trainee.averaged_epochs))
+            if on_epoch_end is not None:
+                on_epoch_end(row["epoch"] - 1, trainee.model, row)
+            if state.stopped:
+                say(f"early stop: no better {monitor.column} for {settings.patience} epochs")
 
-    budget.before_predict()  # predict with the best epoch's weights, if that fits in the time left
-    return tracker.finish(predict_with_best(run, trainee, data, split, settings, state, runtime, say), split)
+        budget.before_predict()  # predict with the best epoch's weights, if that fits in the time left
+        result = predict_with_best(run, trainee, data, split, settings, state, runtime, say)
+    except TrainingStopped:
+        tracker.close("KILLED")  # stopped by --time-limit or a signal, saved: --resume reopens the same run
+        raise
+    return tracker.finish(result, split)
 
 
 def check_runs(runs: list[Settings], data: CompetitionData, fold: str | int | None = None) -> None:
