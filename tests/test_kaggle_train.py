@@ -173,6 +173,34 @@ def test_a_kernel_stopped_by_its_time_limit_is_reported_with_the_command_that_re
     assert run("pull", f"{KERNEL}-fold0").exit_code == 0
 
 
+def test_a_stopped_fan_out_kernel_brings_its_finished_folds_home_and_the_continued_one_the_rest(
+        kaggle, project, tiny_blend):
+    ref, runs = f"{KERNEL}-all", tiny_blend.runs / "test_resnet"
+    partial = project / "partial" / "fold1"
+    partial.mkdir(parents=True)
+    shutil.copy2(runs / "fold1" / "best.pt", partial / "last.pt")
+    stopped = kernel_output({"test_resnet/fold0": runs / "fold0", "test_resnet/fold1": partial}, exit_code=75)
+    kaggle.kernels[ref] = {"versions": [{}], "status": "COMPLETE", "failure": "", "polls": 0, "log": "",
+                           "outputs": stopped}
+    pulled = run("pull", ref)
+    assert pulled.exit_code == 75, pulled.output
+    assert (f"kernel {ref}: stopped by its time limit before finishing runs/test_resnet/fold1; pulling its 1 "
+            "finished run(s)") in pulled.output and "--resume-from" in pulled.output
+    home = project / "runs" / "test_resnet"
+    assert sorted(p.name for p in home.iterdir()) == ["fold0"]
+    assert (home / "fold0" / "oof.csv").read_bytes() == (runs / "fold0" / "oof.csv").read_bytes()
+
+    continued = kernel_output({"test_resnet/fold0": runs / "fold0", "test_resnet/fold1": runs / "fold1"})
+    continued["runs/test_resnet/fold0/oof.csv"] += b"\n"  # fold 0 predicted again: other bytes, the same weights
+    kaggle.kernels[ref]["outputs"] = continued
+    again = run("pull", ref)
+    assert again.exit_code == 0, again.output
+    assert f"kernel {ref}: runs/test_resnet/fold0/ is already here" in again.output
+    assert sorted(p.name for p in home.iterdir()) == ["fold0", "fold1"]
+    assert (home / "fold0" / "oof.csv").read_bytes() == (runs / "fold0" / "oof.csv").read_bytes()  # kept
+    assert (home / "fold1" / "best.pt").read_bytes() == (runs / "fold1" / "best.pt").read_bytes()
+
+
 def broken(tiny_blend, tmp_path, how):
     """A copy of test_resnet's fold 0 run, broken one way."""
     folder = tmp_path / "broken" / "fold0"

@@ -22,8 +22,9 @@ def pull(kernels, runs_root, folds_file, force, config_path):
     """Download each training kernel's output (owner/kernel, from `kit notebook --train --push`) and place its
     runs/<model>/fold<k>/ under the local runs root, checked first: complete (best.pt, oof.csv, test.csv,
     config.yaml), made for this kit.yaml's competition spec, and on the same folds (its oof.csv Ids against
-    the local folds file). Nothing is written unless every kernel passes. A kernel stopped by its time limit is
-    reported with the command that continues it, and the exit code is 75.
+    the local folds file). Nothing is written unless every kernel passes; a local run with the same best.pt is left
+    as it is. A kernel stopped by its time limit is reported with its unfinished runs and the command that
+    continues it; its finished runs are pulled, and the exit code is 75.
 
     \b
     kit pull me/hpa-train-resnet34-fold0 me/hpa-train-resnet34-fold1

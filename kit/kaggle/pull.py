@@ -4,9 +4,10 @@ Each kernel's output is downloaded through the official client into a staging fo
 every `runs/<model>/fold<k>/` in it is checked before anything moves: complete (best.pt, oof.csv, test.csv,
 config.yaml), made for this competition's spec (config.yaml's `competition:`), and on the same folds (its oof.csv
 holds exactly fold k's Ids of the local folds file: a run made on other folds has trained on some of this fold's
-validation images). A local run is never replaced unless `force`. Only when every kernel passes do the runs move
-into place, so a refusal writes nothing. A kernel stopped by its time limit (kit-status.json exit code 75) is
-reported with the command that continues it, and none of its runs move.
+validation images). A local run is never replaced unless `force`; one with the same best.pt is already here and
+is left as it is. Only when every kernel passes do the runs move into place, so a refusal writes nothing. A kernel
+stopped by its time limit (kit-status.json exit code 75) is reported with the command that continues it; its
+finished runs (a fan-out kernel's earlier folds) come home, its unfinished ones do not.
 """
 from __future__ import annotations
 
@@ -73,17 +74,24 @@ def pull(refs: Sequence[str], runs_root: str | os.PathLike, spec: CompetitionSpe
             fetch_output(session, KernelRun(ref, None, ""), folder)
             kernel = PulledKernel(ref)
             kernels.append(kernel)
-            if _stopped(ref, folder, kernel):
-                log(f"kernel {ref}: stopped by its time limit before finishing; nothing pulled from it. Continue it "
+            stopped = _stopped(ref, folder, kernel)
+            found = _fold_runs(ref, folder, allow_none=stopped)
+            if stopped:  # its finished folds come home; the rest waits for the kernel that continues it
+                unfinished = [f"runs/{m}/fold{k}" for m, k, source in found if not _complete(source)]
+                found = [(m, k, source) for m, k, source in found if _complete(source)]
+                log(f"kernel {ref}: stopped by its time limit before finishing "
+                    f"{', '.join(unfinished) or 'its runs'}; pulling its {len(found)} finished run(s). Continue it "
                     f"with: {kernel.resume}")
-                continue
-            for model, fold, source in _fold_runs(ref, folder):
+            for model, fold, source in found:
                 _check_run(ref, model, fold, source, spec, folds, folds_file)
                 target = run_dir(runs_root, model, fold)
                 if (model, fold) in moves:
                     raise KitError(f"kernel {ref}: runs/{model}/fold{fold}/ comes from kernel "
                                    f"{moves[(model, fold)][2]} too; pull one of them")
                 if target.exists() and not force:
+                    if _same_weights(source, target):  # pulled before, from the version this one continues
+                        log(f"kernel {ref}: runs/{model}/fold{fold}/ is already here ({target})")
+                        continue
                     raise KitError(f"kernel {ref}: runs/{model}/fold{fold}/ would replace the local run {target}; "
                                    "--force replaces it")
                 moves[(model, fold)] = (source, target, ref)
@@ -112,10 +120,21 @@ def _stopped(ref: str, folder: Path, kernel: PulledKernel) -> bool:
     return False
 
 
-def _fold_runs(ref: str, folder: Path) -> list[tuple[str, int, Path]]:
+def _complete(source: Path) -> bool:
+    return all((source / name).is_file() for name in REQUIRED)
+
+
+def _same_weights(source: Path, target: Path) -> bool:
+    """Whether two runs hold the same best.pt: the same run (a finished fold that a resumed kernel carried along
+    predicts again, so its CSVs may differ in the last digits on a GPU; its weights do not)."""
+    ours, theirs = target / BEST_CHECKPOINT, source / BEST_CHECKPOINT
+    return ours.is_file() and theirs.is_file() and io.sha256_file(ours) == io.sha256_file(theirs)
+
+
+def _fold_runs(ref: str, folder: Path, allow_none: bool = False) -> list[tuple[str, int, Path]]:
     runs = folder / "runs"
     found = [(model.name, fold, path) for model in model_dirs(runs) for fold, path in fold_dirs(model).items()]
-    if not found:
+    if not found and not allow_none:
         raise KitError(f"kernel {ref}: its output holds no runs/<model>/fold<k>/ (not a kit training kernel, or it "
                        "has not finished a run)")
     return found
