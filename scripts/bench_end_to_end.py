@@ -2,8 +2,8 @@
 already on the GPU; and TTA prediction (`kit infer`'s path) against a bare forward loop over the same views.
 
 On a `kit synth` set cached at --size px (4 channels), one run of `kit train` (the CLI, in its own process) for
-each of: today's `--augment-on workers` path with 2 workers; the `batch` path with 2 and with 8 workers
-(workers read, the GPU augments); the `batch` path with `--cache-device gpu`. Each run's training throughput is
+each of: today's `--augment-on workers` path with 2 workers; the `batch` path with 2 and with 8 reader threads
+(`--workers`: threads read the cache into a ring of pinned buffers, the GPU augments); the `batch` path with `--cache-device gpu`. Each run's training throughput is
 its last epoch's training images over that epoch's seconds (history.csv; the seconds include validating 1/8 of
 the set, which costs about a tenth of training it); the first epoch (cuDNN autotuning, worker start-up) is left
 out. The limit is `kit.train.loop.train_one_epoch` on uint8 batches held on the GPU, normalised there: no loader,
@@ -176,8 +176,8 @@ def main(argv=None) -> int:
                   "--fold", "0"]
         runs = {
             "kit train, workers path (today), 2 workers": ["--augment-on", "workers", "--workers", "2"],
-            "kit train, batch path, 2 workers": ["--augment-on", "batch", "--workers", "2", "--cache-device", "cpu"],
-            f"kit train, batch path, {args.workers_max} workers": ["--augment-on", "batch", "--workers",
+            "kit train, batch path, 2 threads": ["--augment-on", "batch", "--workers", "2", "--cache-device", "cpu"],
+            f"kit train, batch path, {args.workers_max} threads": ["--augment-on", "batch", "--workers",
                                                                    str(args.workers_max), "--cache-device", "cpu"],
             "kit train, batch path, images on the GPU": ["--augment-on", "batch", "--workers", "2",
                                                          "--cache-device", "gpu"],

@@ -9,7 +9,7 @@
 #      is one), then `kit blend` of them;
 #   4. a 2-process torchrun (NCCL) on one fold, when two GPUs are visible;
 #   5. scripts/bench_end_to_end.py: `kit train` end to end on resnet34 at 512 px (bf16) on today's workers path
-#      (2 workers) and the batch path (2 and 8 workers, and images on the GPU) against the same loop on batches
+#      (2 workers) and the batch path (2 and 8 reader threads, and images on the GPU) against the same loop on batches
 #      already on the GPU; `kit infer`'s d4 TTA against a bare forward loop over the same views.
 # It ends with one summary table (also in $OUT_DIR/summary.md, each step's log beside it) and exits 1 if a
 # step failed. Nothing is downloaded: random weights, synthetic data. Under 10 minutes on one GPU.

@@ -71,7 +71,8 @@ def test_every_step_of_the_check_runs_on_the_cpu(tmp_path):
     # step 5, scripts/bench_end_to_end.py: each path of `kit train` against the loop on batches already there
     result = json.loads((tmp_path / "out" / "end_to_end.json").read_text())
     assert [row["run"].split(", ")[-1] for row in result["train"]] == [
-        "2 workers", "2 workers", "1 workers", "images on the GPU", "limit: train_one_epoch on batches on the GPU"]
+        "2 workers", "2 threads", "1 threads", "images on the GPU", "limit: train_one_epoch on batches on the GPU"]
     assert all(row["images_per_s"] > 0 for row in result["train"] + result["predict"])
     endtoend = (tmp_path / "out" / "endtoend.log").read_text()
     assert "augment in the workers" in endtoend and "augment on cpu per batch" in endtoend
+    assert "threads read the cache" in endtoend  # the batch path from the cache: the ring of reader threads
