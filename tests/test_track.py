@@ -99,7 +99,7 @@ def test_mlflow_logs_folds_under_a_model_run_and_the_blend(synth_dir, folds, tmp
     invoke(["blend", "runs", "--data", str(synth_dir), "--folds", str(folds), "--out", "submissions",
             "--track", "mlflow"])
     assert (tmp_path / "mlruns.db").is_file()
-    client = MlflowClient("sqlite:///mlruns.db")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
     (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if r.info.run_name == "test_resnet"]
@@ -139,7 +139,7 @@ def test_a_run_stopped_by_the_time_limit_is_killed_in_mlflow_and_resume_finishes
     args = train_args(synth_dir, folds, "runs", "--fold", "0", "--track", "mlflow")
     stopped = CliRunner().invoke(main, [*args, "--time-limit", "9s", "--checkpoint-every", "3s"])
     assert stopped.exit_code == STOPPED_EXIT_CODE, stopped.output
-    client = MlflowClient("sqlite:///mlruns.db")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
     (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
 
     def fold_runs():

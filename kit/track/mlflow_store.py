@@ -16,13 +16,15 @@ from pathlib import Path
 
 from kit.track.tracker import Tracker, learning_rates
 
-DEFAULT_URI = "sqlite:///mlruns.db"
+DEFAULT_DB = "mlruns.db"  # in the working folder
 PARENT_TAG, FOLD_TAG = "kit.model_dir", "kit.fold_dir"
 BATCH = 100  # MLflow takes at most 1000 metrics / 100 params per log_batch call
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    """$MLFLOW_TRACKING_URI, else the working folder's mlruns.db by its absolute path: MLflow keeps one store per
+    URI string for the process, so a relative one would stay bound to the folder it was first opened in."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(DEFAULT_DB).resolve()}"
 
 
 def client():
