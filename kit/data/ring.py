@@ -109,8 +109,7 @@ class RingLoader:
         """The uint8 images of `rows` in a new array, cropped as the loader crops (drawing corners)."""
         rows = [int(row) for row in rows]
         out = np.empty((len(rows), *self.sample_shape()), dtype=np.uint8)
-        corners = self.crops.corners(len(rows), *self.store.sample_shape[:2]) if self.crops else None
-        self._fill(out, rows, corners, None)
+        self._fill(out, rows, self._corners(len(rows)), None)
         return torch.from_numpy(out)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -150,8 +149,7 @@ class RingLoader:
                 return
             rows = [int(row) for row in rows]
             buffer = self._buffer(len(rows), cuda, busy=[*(b for _, b, _ in pending), *handed])
-            corners = self.crops.corners(len(rows), *self.store.sample_shape[:2]) if self.crops else None
-            work = (buffer.images[:len(rows)].numpy(), rows, corners, buffer.copied)
+            work = (buffer.images[:len(rows)].numpy(), rows, self._corners(len(rows)), buffer.copied)
             if pool is None:
                 future = Future()
                 future.set_result(self._fill(*work))
@@ -185,6 +183,10 @@ class RingLoader:
         buffer = _Buffer((self.batch_size, *self.sample_shape()), pin)
         self._ring.append(buffer)
         return buffer
+
+    def _corners(self, count: int) -> list[tuple[int, int]] | None:
+        """The next `count` crop corners (drawn in the calling thread, in batch order), or None without crops."""
+        return self.crops.corners(count, *self.store.sample_shape[:2]) if self.crops else None
 
     def _fill(self, out: np.ndarray, rows: list[int], corners, copied) -> None:
         if copied is not None:

@@ -18,18 +18,18 @@ def augmented_grid(loaders, trainee, settings, count: int = GRID_IMAGES) -> torc
 
     from kit.data.loader import to_model_input
 
+    def picks(total: int) -> torch.Tensor:
+        return torch.randperm(total, generator=torch.Generator().manual_seed(settings.seed))[:count]
+
     batch_path = loaders.path is not None and loaders.path.augment_on == "batch"
     if batch_path and loaders.path.cache_device == "gpu":
         held = loaders.train.data.images  # kit.data.device_cache.DeviceBatches: uint8 N x H x W x C there
-        picks = torch.randperm(len(held), generator=torch.Generator().manual_seed(settings.seed))[:count]
-        images = held.index_select(0, picks.to(held.device))
+        images = held.index_select(0, picks(len(held)).to(held.device))
     elif hasattr(loaders.train, "read_batch"):  # kit.data.ring.RingLoader: read (and cropped) as in training
-        picks = torch.randperm(len(loaders.train.store), generator=torch.Generator().manual_seed(settings.seed))
-        images = loaders.train.read_batch(picks[:count].tolist())
+        images = loaders.train.read_batch(picks(len(loaders.train.store)).tolist())
     else:
         dataset = loaders.train.dataset
-        picks = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(settings.seed))[:count]
-        images = torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in picks])
+        images = torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in picks(len(dataset))])
     if batch_path:  # uint8 N x H x W x C: the batch augmenter augments and normalises it on the device
         images = loaders.to_input(images).float().cpu()
     else:

@@ -38,6 +38,7 @@ class TrainPath:
 
     augment_on: str  # "batch" or "workers"
     cache_device: str  # "gpu" (the training device) or "cpu"
+    threads: bool  # the batch path reads a cache with threads (kit.data.ring), not worker processes
     ops: list | None
     note: str
 
@@ -56,10 +57,11 @@ def train_path(settings, runtime: Runtime, store: ImageStore) -> TrainPath:
     on_device = settings.cache_device == "gpu" or settings.cache_device == "auto" and batch and cuda \
         and hasattr(store, "read_into") and fits(store, runtime.device)
     if not batch:
-        return TrainPath("workers", "cpu", None, "augment in the workers" + fallback)
-    where = f"images on {runtime.device}" if on_device else \
-        "threads read the cache" if hasattr(store, "read_band") else "workers read only"
-    return TrainPath("batch", "gpu" if on_device else "cpu", ops,
+        return TrainPath("workers", "cpu", False, None, "augment in the workers" + fallback)
+    threads = not on_device and hasattr(store, "read_band")  # a cache (kit.data.cache.CacheStore)
+    where = f"images on {runtime.device}" if on_device else "threads read the cache" if threads else \
+        "workers read only"
+    return TrainPath("batch", "gpu" if on_device else "cpu", threads, ops,
                      f"augment on {runtime.device} per batch ({describe(ops)}; {where})")
 
 
@@ -120,7 +122,7 @@ def make_loaders(settings, split, train_store: ImageStore, val_store: ImageStore
         batch_path = BatchPath(augmenter, None, runtime.device)
         train = DeviceBatches(images, settings.batch_size, generator, sampler, drop_last, settings.crop,
                               augmenter.generator)
-    elif hasattr(train_store, "read_band"):  # a cache: reader threads fill a ring of reused (pinned) buffers
+    elif path.threads:  # a cache: reader threads fill a ring of reused (pinned) buffers
         crops = RandomCrops(settings.crop, settings.seed) if settings.crop else None
         batch_path = BatchPath(augmenter, crops, runtime.device)
         order = batch_order(len(train_store), settings.batch_size, generator, sampler, drop_last)
